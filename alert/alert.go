@@ -1,0 +1,80 @@
+// Package alert holds the sidecar's own representation of an Alertmanager
+// alert and of one incarnation of it, shared by the poller, the tenancy
+// router and the senders so that none of them imports another.
+package alert
+
+import (
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Alert is one alert as the Alertmanager API returned it in a poll. It keeps
+// only what the sidecar needs, so that the tracker does not hold the
+// generated API models.
+type Alert struct {
+	// Fingerprint is Alertmanager's hash of the label set (16 hex digits).
+	Fingerprint  string
+	Labels       model.LabelSet
+	Annotations  model.LabelSet
+	StartsAt     time.Time
+	EndsAt       time.Time
+	UpdatedAt    time.Time
+	GeneratorURL string
+	// Suppressed is true when Alertmanager reports the alert silenced or
+	// inhibited.
+	Suppressed  bool
+	SilencedBy  []string
+	InhibitedBy []string
+}
+
+// Status is the tracker's verdict on an incarnation.
+type Status int
+
+const (
+	// Firing means the alert is present and active: it must be notified.
+	Firing Status = iota
+	// Suppressed means the alert is present but silenced or inhibited: it is
+	// not notified until it becomes active again.
+	Suppressed
+	// Resolved means the alert has been absent for the resolve grace.
+	Resolved
+)
+
+func (s Status) String() string {
+	switch s {
+	case Firing:
+		return "firing"
+	case Suppressed:
+		return "suppressed"
+	case Resolved:
+		return "resolved"
+	}
+	return "unknown"
+}
+
+// Incarnation is one life of an alert: from the poll where a fingerprint
+// appears with a given startsAt until it is resolved. The same fingerprint
+// firing again later is a new incarnation with a new ID.
+type Incarnation struct {
+	Alert
+	// ID is unique per incarnation within one tracker; together with the
+	// fingerprint it identifies what a channel has already been told.
+	ID     uint64
+	Status Status
+	// ResolvedAt is when the alert was first seen absent; set only when
+	// Status is Resolved.
+	ResolvedAt time.Time
+	// Tenant is filled in by the router: the tenant owning the alert's
+	// namespace, empty for cluster alerts.
+	Tenant string
+}
+
+// Key identifies an incarnation across polls.
+type Key struct {
+	Fingerprint string
+	ID          uint64
+}
+
+// Key returns the incarnation's key.
+func (i *Incarnation) Key() Key { return Key{Fingerprint: i.Fingerprint, ID: i.ID} }

@@ -1,0 +1,226 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/go-openapi/runtime"
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	amclient "github.com/prometheus/alertmanager/api/v2/client"
+	amalert "github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/client/general"
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/common/model"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// Snapshot is what one successful poll saw.
+type Snapshot struct {
+	// Alerts are the usable alerts, one per fingerprint.
+	Alerts []alert.Alert
+	// Incomplete lists fingerprints of alerts that were returned but lack a
+	// field the tracker needs (startsAt, status). They keep an existing
+	// incarnation alive but never start one: an alert Alertmanager still
+	// returns must not be resolved because the sidecar could not read it.
+	Incomplete []string
+	// Uptime is Alertmanager's start time from /api/v2/status; it changes
+	// when Alertmanager restarts.
+	Uptime time.Time
+}
+
+// Client polls one Alertmanager through its generated v2 client.
+type Client struct {
+	api    *amclient.AlertmanagerAPI
+	filter []string
+}
+
+// NewClient returns a client for the Alertmanager at base, whose path is the
+// route prefix ("/" or e.g. "/alertmanager"). filter holds matchers passed
+// to the API's filter parameter. hc may be nil for a default client.
+func NewClient(base *url.URL, filter []string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	basePath := path.Join("/", base.Path, amclient.DefaultBasePath)
+	rt := httptransport.NewWithClient(base.Host, basePath, []string{base.Scheme}, hc)
+	// Reuse keep-alive connections: the sidecar polls the same host forever.
+	rt.EnableConnectionReuse()
+	return &Client{api: amclient.New(rt, strfmt.Default), filter: filter}
+}
+
+// Poll reads all alerts (active, silenced and inhibited) and Alertmanager's
+// status. Any failure is returned as an error: a failed poll is never an
+// empty one.
+func (c *Client) Poll(ctx context.Context) (Snapshot, error) {
+	yes := true
+	params := amalert.NewGetAlertsParamsWithContext(ctx).
+		WithActive(&yes).WithSilenced(&yes).WithInhibited(&yes).WithUnprocessed(&yes)
+	if len(c.filter) > 0 {
+		params = params.WithFilter(c.filter)
+	}
+	ok, err := c.api.Alert.GetAlerts(params)
+	if err != nil {
+		return Snapshot{}, &PollError{Op: "get alerts", Err: err}
+	}
+	snap, err := convert(ok.Payload)
+	if err != nil {
+		return Snapshot{}, &PollError{Op: "get alerts", Err: err}
+	}
+	// The status is read after the alerts: if Alertmanager restarted
+	// between the two requests, the new uptime is seen in this very poll.
+	st, err := c.api.General.GetStatus(general.NewGetStatusParamsWithContext(ctx))
+	if err != nil {
+		return Snapshot{}, &PollError{Op: "get status", Err: err}
+	}
+	if st.Payload == nil || st.Payload.Uptime == nil {
+		return Snapshot{}, &PollError{Op: "get status", Err: errors.New("response has no uptime")}
+	}
+	snap.Uptime = time.Time(*st.Payload.Uptime)
+	return snap, nil
+}
+
+// convert turns the API models into the tracker's representation. An alert
+// with neither labels nor fingerprint cannot be identified and is dropped;
+// one with a fingerprint but without startsAt or status is kept as
+// incomplete.
+func convert(payload models.GettableAlerts) (Snapshot, error) {
+	if payload == nil {
+		return Snapshot{}, errors.New("response is not a list of alerts")
+	}
+	snap := Snapshot{Alerts: make([]alert.Alert, 0, len(payload))}
+	seen := make(map[string]struct{}, len(payload))
+	for _, ga := range payload {
+		if ga == nil {
+			continue
+		}
+		ls := make(model.LabelSet, len(ga.Labels))
+		for k, v := range ga.Labels {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		fp := ""
+		if ga.Fingerprint != nil {
+			fp = *ga.Fingerprint
+		}
+		if fp == "" {
+			if len(ls) == 0 {
+				continue
+			}
+			// The fingerprint is the hash of the labels; recompute it.
+			fp = ls.Fingerprint().String()
+		}
+		if _, dup := seen[fp]; dup {
+			continue
+		}
+		seen[fp] = struct{}{}
+		if ga.StartsAt == nil || ga.Status == nil || ga.Status.State == nil || len(ls) == 0 {
+			snap.Incomplete = append(snap.Incomplete, fp)
+			continue
+		}
+		a := alert.Alert{
+			Fingerprint:  fp,
+			Labels:       ls,
+			Annotations:  make(model.LabelSet, len(ga.Annotations)),
+			StartsAt:     time.Time(*ga.StartsAt),
+			GeneratorURL: ga.GeneratorURL.String(),
+			SilencedBy:   ga.Status.SilencedBy,
+			InhibitedBy:  ga.Status.InhibitedBy,
+		}
+		for k, v := range ga.Annotations {
+			a.Annotations[model.LabelName(k)] = model.LabelValue(v)
+		}
+		if ga.EndsAt != nil {
+			a.EndsAt = time.Time(*ga.EndsAt)
+		}
+		if ga.UpdatedAt != nil {
+			a.UpdatedAt = time.Time(*ga.UpdatedAt)
+		}
+		a.Suppressed = IsSuppressed(*ga.Status.State, a.SilencedBy, a.InhibitedBy)
+		snap.Alerts = append(snap.Alerts, a)
+	}
+	return snap, nil
+}
+
+// IsSuppressed interprets an API status: "suppressed" is suppressed, and
+// so is "unprocessed" (older Alertmanagers) when a silence or inhibition is
+// listed.
+func IsSuppressed(state string, silencedBy, inhibitedBy []string) bool {
+	switch state {
+	case models.AlertStatusStateSuppressed:
+		return true
+	case models.AlertStatusStateActive:
+		return false
+	default:
+		return len(silencedBy) > 0 || len(inhibitedBy) > 0
+	}
+}
+
+// PollError is a failed poll, classified for the polls_total metric.
+type PollError struct {
+	Op  string
+	Err error
+}
+
+func (e *PollError) Error() string { return fmt.Sprintf("%s: %s", e.Op, describe(e.Err)) }
+func (e *PollError) Unwrap() error { return e.Err }
+
+// Result classifies err into a bounded value of the result label.
+func Result(err error) string {
+	if err == nil {
+		return resultSuccess
+	}
+	var (
+		apiErr *runtime.APIError
+		netErr net.Error
+		urlErr *url.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return resultTimeout
+	case errors.As(err, &apiErr), isStatusError(err):
+		return resultHTTPError
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return resultTimeout
+	case errors.As(err, &urlErr), errors.As(err, &netErr):
+		return resultUnreachable
+	}
+	return resultInvalid
+}
+
+func isStatusError(err error) bool {
+	var (
+		bad *amalert.GetAlertsBadRequest
+		ise *amalert.GetAlertsInternalServerError
+	)
+	return errors.As(err, &bad) || errors.As(err, &ise)
+}
+
+// describe renders the generated client's errors readably: their default
+// Error() strings are long and, for unexpected content types, cryptic.
+func describe(err error) string {
+	var apiErr *runtime.APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Sprintf("unexpected HTTP status %d", apiErr.Code)
+	}
+	var bad *amalert.GetAlertsBadRequest
+	if errors.As(err, &bad) {
+		return "HTTP 400 (bad request): " + strings.TrimSpace(bad.Payload)
+	}
+	var ise *amalert.GetAlertsInternalServerError
+	if errors.As(err, &ise) {
+		return "HTTP 500: " + strings.TrimSpace(ise.Payload)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "no consumer") {
+		return "response is not JSON (" + msg + ")"
+	}
+	return msg
+}

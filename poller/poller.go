@@ -1,0 +1,121 @@
+package poller
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// Source is one Alertmanager to poll. *Client implements it.
+type Source interface {
+	Poll(ctx context.Context) (Snapshot, error)
+}
+
+// Sink receives the tracker's verdicts after every successful poll.
+type Sink interface {
+	Observe(now time.Time, incs []alert.Incarnation)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(now time.Time, incs []alert.Incarnation)
+
+// Observe calls f.
+func (f SinkFunc) Observe(now time.Time, incs []alert.Incarnation) { f(now, incs) }
+
+// Config configures a Poller.
+type Config struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	Tracker  TrackerConfig
+}
+
+// Poller polls a Source at a fixed interval, one poll at a time, and feeds
+// successful polls through its Tracker to a Sink.
+type Poller struct {
+	cfg     Config
+	src     Source
+	sink    Sink
+	log     *slog.Logger
+	m       *metrics
+	tracker *Tracker
+	now     func() time.Time
+
+	lastSuccess atomic.Int64 // unix nanoseconds
+	lastErr     string
+}
+
+// New returns a Poller. reg may be nil.
+func New(cfg Config, src Source, sink Sink, log *slog.Logger, reg prometheus.Registerer) *Poller {
+	m := newMetrics(reg)
+	return &Poller{
+		cfg:     cfg,
+		src:     src,
+		sink:    sink,
+		log:     log,
+		m:       m,
+		tracker: newTracker(cfg.Tracker, log, m),
+		now:     time.Now,
+	}
+}
+
+// Run polls until ctx is done. The first poll is immediate. If a poll takes
+// longer than the interval, the next one starts right after it: polls never
+// overlap.
+func (p *Poller) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		p.PollOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PollOnce runs one poll with the configured timeout and reports whether it
+// succeeded.
+func (p *Poller) PollOnce(ctx context.Context) bool {
+	start := p.now()
+	pctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	snap, err := p.src.Poll(pctx)
+	cancel()
+	p.m.pollDuration.Observe(p.now().Sub(start).Seconds())
+	if ctx.Err() != nil {
+		return false // shutting down; not a failure of Alertmanager
+	}
+	p.m.polls.WithLabelValues(Result(err)).Inc()
+	if err != nil {
+		// Logged once per change of error so that an Alertmanager that is
+		// down for an hour does not write 360 identical lines.
+		if msg := err.Error(); msg != p.lastErr {
+			p.log.Warn("Polling Alertmanager failed; alerts are kept as they were until a poll succeeds", "err", msg)
+			p.lastErr = msg
+		}
+		return false
+	}
+	if p.lastErr != "" {
+		p.log.Info("Polling Alertmanager works again")
+		p.lastErr = ""
+	}
+	now := p.now()
+	incs := p.tracker.Observe(now, snap)
+	p.lastSuccess.Store(now.UnixNano())
+	p.sink.Observe(now, incs)
+	return true
+}
+
+// LastSuccess returns the time of the last successful poll, zero if none.
+func (p *Poller) LastSuccess() time.Time {
+	n := p.lastSuccess.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}

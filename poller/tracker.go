@@ -1,0 +1,277 @@
+package poller
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// TrackerConfig sets the tracker's grace periods and size.
+type TrackerConfig struct {
+	// ResolveGrace is how long an alert must be absent before it counts as
+	// resolved. It hides short gaps (a poll racing a resend, a slow API).
+	ResolveGrace time.Duration
+	// RestartGrace holds every resolution for this long after Alertmanager
+	// restarted: a restarted Alertmanager has no alerts until Prometheus
+	// resends them, which is not a resolution.
+	RestartGrace time.Duration
+	// Capacity bounds the LRU of fingerprints. Alerts present in the latest
+	// poll are never evicted; if there are more of them, the cache grows.
+	Capacity int
+	// ResolvedRetention is how long a resolved incarnation is still
+	// reported, so that a channel rebuilt meanwhile can still send its
+	// resolution.
+	ResolvedRetention time.Duration
+}
+
+// DefaultResolvedRetention is used when TrackerConfig.ResolvedRetention is 0.
+const DefaultResolvedRetention = 10 * time.Minute
+
+// entry is what the tracker remembers about one fingerprint.
+type entry struct {
+	cur alert.Incarnation
+	// prev is the incarnation that ended when cur started, still reported
+	// as resolved for the retention period.
+	prev *alert.Incarnation
+	// lastPoll is the number of the last poll the alert was present in.
+	lastPoll uint64
+	// missingSince is the time of the first poll the alert was absent from,
+	// zero while present.
+	missingSince time.Time
+}
+
+// Tracker is the alert state machine. It is not safe for concurrent use:
+// the poll loop owns it.
+type Tracker struct {
+	cfg     TrackerConfig
+	log     *slog.Logger
+	m       *metrics
+	cache   *simplelru.LRU[string, *entry]
+	poll    uint64
+	nextID  uint64
+	removed bool // set while the tracker itself removes an entry
+	size    int  // the cache's current size
+
+	uptime        time.Time
+	restartedAt   time.Time
+	warnedGrowing bool
+}
+
+// NewTracker returns an empty tracker. reg may be nil.
+func NewTracker(cfg TrackerConfig, log *slog.Logger, reg prometheus.Registerer) *Tracker {
+	return newTracker(cfg, log, newMetrics(reg))
+}
+
+func newTracker(cfg TrackerConfig, log *slog.Logger, m *metrics) *Tracker {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 1
+	}
+	if cfg.ResolvedRetention <= 0 {
+		cfg.ResolvedRetention = DefaultResolvedRetention
+	}
+	t := &Tracker{cfg: cfg, log: log, m: m, size: cfg.Capacity}
+	cache, err := simplelru.NewLRU[string, *entry](cfg.Capacity, t.onEvict)
+	if err != nil {
+		panic(err) // only for a non-positive size, excluded above
+	}
+	t.cache = cache
+	return t
+}
+
+func (t *Tracker) onEvict(fp string, e *entry) {
+	if t.removed {
+		return
+	}
+	t.m.evictions.Inc()
+	t.log.Debug("Evicted alert from the deduplication cache", "fingerprint", fp, "status", e.cur.Status)
+}
+
+// Holding reports whether resolutions are held at now because Alertmanager
+// restarted recently.
+func (t *Tracker) Holding(now time.Time) bool {
+	if !t.restartedAt.IsZero() && now.Sub(t.restartedAt) < t.cfg.RestartGrace {
+		return true
+	}
+	return !t.uptime.IsZero() && now.Sub(t.uptime) < t.cfg.RestartGrace
+}
+
+// Observe feeds one successful poll and returns every incarnation the rest
+// of the pipeline must know about: firing, suppressed, and recently
+// resolved ones. It must only be called for successful polls; a failed poll
+// says nothing about absence.
+func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
+	t.poll++
+	if !snap.Uptime.IsZero() {
+		if !t.uptime.IsZero() && !snap.Uptime.Equal(t.uptime) {
+			t.restartedAt = now
+			t.log.Info("Alertmanager restarted; holding resolutions", "uptime", snap.Uptime, "for", t.cfg.RestartGrace)
+		}
+		t.uptime = snap.Uptime
+	}
+	t.grow(len(snap.Alerts) + len(snap.Incomplete))
+
+	// Known alerts first, so that they are the most recently used before
+	// new ones are added: additions then evict only absent alerts.
+	var fresh []int
+	for i := range snap.Alerts {
+		if !t.see(now, &snap.Alerts[i]) {
+			fresh = append(fresh, i)
+		}
+	}
+	for _, fp := range snap.Incomplete {
+		if e, ok := t.cache.Get(fp); ok {
+			e.lastPoll = t.poll
+			e.missingSince = time.Time{}
+		}
+	}
+	for _, i := range fresh {
+		a := &snap.Alerts[i]
+		t.cache.Add(a.Fingerprint, &entry{cur: t.start(a), lastPoll: t.poll})
+	}
+	t.shrink(len(snap.Alerts) + len(snap.Incomplete))
+
+	hold := t.Holding(now)
+	out := make([]alert.Incarnation, 0, t.cache.Len())
+	var active, suppressed, resolving, resolved float64
+	for _, fp := range t.cache.Keys() {
+		e, _ := t.cache.Peek(fp)
+		if e.lastPoll != t.poll && e.cur.Status != alert.Resolved {
+			if e.missingSince.IsZero() {
+				e.missingSince = now
+			}
+			if !hold && now.Sub(e.missingSince) >= t.cfg.ResolveGrace {
+				t.resolve(&e.cur, e.missingSince, now)
+			}
+		}
+		if e.prev != nil && now.Sub(e.prev.ResolvedAt) >= t.cfg.ResolvedRetention {
+			e.prev = nil
+		}
+		if e.cur.Status == alert.Resolved && now.Sub(e.cur.ResolvedAt) >= t.cfg.ResolvedRetention {
+			t.remove(fp)
+			continue
+		}
+		if e.prev != nil {
+			out = append(out, *e.prev)
+			resolved++
+		}
+		out = append(out, e.cur)
+		switch {
+		case e.cur.Status == alert.Resolved:
+			resolved++
+		case e.lastPoll != t.poll:
+			resolving++
+		case e.cur.Status == alert.Suppressed:
+			suppressed++
+		default:
+			active++
+		}
+	}
+	t.m.alerts.WithLabelValues(stateActive).Set(active)
+	t.m.alerts.WithLabelValues(stateSuppressed).Set(suppressed)
+	t.m.alerts.WithLabelValues(stateResolving).Set(resolving)
+	t.m.alerts.WithLabelValues(stateResolved).Set(resolved)
+	return out
+}
+
+// see records one present alert and reports whether it was known.
+func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
+	e, ok := t.cache.Get(a.Fingerprint)
+	if !ok {
+		return false
+	}
+	switch {
+	case e.cur.Status == alert.Resolved:
+		// Back after it was resolved: even with the same startsAt (an
+		// Alertmanager restart longer than the grace) the channels were told
+		// it ended, so they must be told it fires again.
+		e.prev = nil
+		e.cur = t.start(a)
+	case a.StartsAt.After(e.cur.StartsAt):
+		// Alertmanager replaces startsAt only when the previous alert had
+		// ended, so a later startsAt is a new incarnation even if the sidecar
+		// never saw the alert absent (it re-fired between two polls).
+		old := e.cur
+		end := a.StartsAt
+		if !e.missingSince.IsZero() && e.missingSince.Before(end) {
+			end = e.missingSince
+		}
+		t.resolve(&old, end, now)
+		e.prev = &old
+		e.cur = t.start(a)
+	default:
+		// The same incarnation. endsAt, updatedAt and annotations move on
+		// every resend and are not state changes; an earlier startsAt is
+		// Alertmanager merging a resend from another Prometheus.
+		id := e.cur.ID
+		e.cur.Alert = *a
+		e.cur.ID = id
+		e.cur.Status = statusOf(a)
+	}
+	e.lastPoll = t.poll
+	e.missingSince = time.Time{}
+	return true
+}
+
+func (t *Tracker) start(a *alert.Alert) alert.Incarnation {
+	t.nextID++
+	return alert.Incarnation{Alert: *a, ID: t.nextID, Status: statusOf(a)}
+}
+
+// resolve marks inc resolved. endsAt is when it was first known to be gone;
+// templates render an alert as resolved only if its endsAt is in the past.
+func (t *Tracker) resolve(inc *alert.Incarnation, endsAt, now time.Time) {
+	inc.Status = alert.Resolved
+	inc.ResolvedAt = now
+	if endsAt.After(now) {
+		endsAt = now
+	}
+	inc.EndsAt = endsAt
+	t.log.Debug("Alert resolved", "fingerprint", inc.Fingerprint, "alertname", inc.Labels["alertname"])
+}
+
+func (t *Tracker) remove(fp string) {
+	t.removed = true
+	t.cache.Remove(fp)
+	t.removed = false
+}
+
+// grow makes room for n present alerts before a poll is applied: the cache
+// never evicts an alert that is in the current poll, so it grows past its
+// capacity when it must.
+func (t *Tracker) grow(n int) {
+	if n > t.cfg.Capacity && !t.warnedGrowing {
+		t.log.Warn("More alerts than --dedup.capacity; the cache grows to hold all present alerts", "alerts", n, "capacity", t.cfg.Capacity)
+		t.warnedGrowing = true
+	}
+	if n > t.size {
+		t.cache.Resize(n)
+		t.size = n
+	}
+}
+
+// shrink returns the cache to its capacity once the present alerts, now the
+// most recently used, fit in it; only absent alerts are evicted.
+func (t *Tracker) shrink(n int) {
+	size := max(n, t.cfg.Capacity)
+	if n <= t.cfg.Capacity {
+		t.warnedGrowing = false
+	}
+	if size < t.size {
+		t.cache.Resize(size)
+		t.size = size
+	}
+}
+
+// Len returns the number of tracked fingerprints.
+func (t *Tracker) Len() int { return t.cache.Len() }
+
+func statusOf(a *alert.Alert) alert.Status {
+	if a.Suppressed {
+		return alert.Suppressed
+	}
+	return alert.Firing
+}

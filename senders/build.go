@@ -1,0 +1,120 @@
+package senders
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/alertmanager/config/receiver"
+	"github.com/prometheus/alertmanager/notify"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/alertmanager/types"
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/amtenant/amtenant/channel"
+)
+
+// Notifier is one integration of a channel: Alertmanager's
+// notify.Integration satisfies it.
+type Notifier interface {
+	Notify(ctx context.Context, alerts ...*types.Alert) (retry bool, err error)
+	SendResolved() bool
+}
+
+// integration is a built notifier with its place in the channel.
+type integration struct {
+	Notifier
+	name string // the integration type: slack, email, …
+	idx  int    // index among the channel's integrations of that type
+}
+
+func (i integration) key() string { return fmt.Sprintf("%s[%d]", i.name, i.idx) }
+
+// builder turns specs into integrations.
+type builder struct {
+	tmpl  *template.Template
+	guard *Guard
+	log   *slog.Logger
+}
+
+// build parses and builds a channel. The error names the field at fault
+// and contains no secret value. types is filled in whenever the
+// configuration could be parsed far enough to know it.
+func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integration, typeNames []string, err error) {
+	red := redactorFor(spec, global)
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%s: %s", spec.ID, red.String(err.Error()))
+		}
+	}()
+	body, err := parseReceiver(spec.Data)
+	if err != nil {
+		if t, ok := spec.Data[KeyType]; ok {
+			typeNames = []string{strings.TrimSpace(string(t))}
+		}
+		return nil, typeNames, err
+	}
+	typeNames = body.types()
+	g := global.values
+	var httpOpts []commoncfg.HTTPClientOption
+	if !spec.Trusted {
+		if files := fileFields(body); len(files) > 0 {
+			return nil, typeNames, fmt.Errorf("%s: tenant channels may not read local files", strings.Join(files, ", "))
+		}
+		g = tenantGlobal(global.values, body)
+		httpOpts = append(httpOpts, commoncfg.WithDialContextFunc(b.guard.DialContext))
+	}
+	recv, err := loadReceiver(g, spec.ID, body)
+	if err != nil {
+		return nil, typeNames, err
+	}
+	built, err := receiver.BuildReceiverIntegrations(*recv, b.tmpl, b.log.With("channel", spec.ID), httpOpts...)
+	if err != nil {
+		return nil, typeNames, err
+	}
+	for _, in := range built {
+		var n Notifier = &in
+		if in.Name() == "email" && !spec.Trusted {
+			// Alertmanager's email notifier dials by itself; check where it
+			// is about to connect.
+			n = &guardedEmail{Notifier: n, host: recv.EmailConfigs[in.Index()].Smarthost.Host, guard: b.guard}
+		}
+		integs = append(integs, integration{Notifier: n, name: in.Name(), idx: in.Index()})
+	}
+	sort.SliceStable(integs, func(i, j int) bool { return integs[i].key() < integs[j].key() })
+	return integs, typeNames, nil
+}
+
+func redactorFor(spec channel.Spec, global *globalConfig) *Redactor {
+	vals := make([]string, 0, len(spec.Data)+len(global.secrets))
+	for _, v := range spec.Data {
+		vals = append(vals, string(v))
+	}
+	vals = append(vals, global.secrets...)
+	return NewRedactor(vals...)
+}
+
+// guardedEmail refuses to send to an SMTP smarthost in a denied network.
+type guardedEmail struct {
+	Notifier
+	host  string
+	guard *Guard
+}
+
+func (g *guardedEmail) Notify(ctx context.Context, alerts ...*types.Alert) (bool, error) {
+	if err := g.guard.CheckHost(ctx, g.host); err != nil {
+		return false, err
+	}
+	return g.Notifier.Notify(ctx, alerts...)
+}
+
+// globalConfig is the parsed global Secret.
+type globalConfig struct {
+	values  map[string]any
+	secrets []string // its values, for redaction
+}
+
+// ensure notify.Integration keeps satisfying Notifier.
+var _ Notifier = (*notify.Integration)(nil)

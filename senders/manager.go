@@ -1,0 +1,304 @@
+package senders
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/channel"
+)
+
+// Options configures a Manager.
+type Options struct {
+	// Template renders messages; its ExternalURL must be set.
+	Template *template.Template
+	// Guard applies to tenant channels.
+	Guard *Guard
+	// TenantLabel is added to every delivered alert with its tenant.
+	TenantLabel model.LabelName
+	// MaxRetryDuration bounds the retries of one notification.
+	MaxRetryDuration time.Duration
+	// AttemptTimeout bounds one delivery attempt, so that a hanging
+	// endpoint is retried rather than waited on forever.
+	AttemptTimeout time.Duration
+	// RetryInitialInterval is the first backoff interval.
+	RetryInitialInterval time.Duration
+	// Now is the clock; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = 30 * time.Second
+	}
+	if o.RetryInitialInterval <= 0 {
+		o.RetryInitialInterval = time.Second
+	}
+	if o.MaxRetryDuration <= 0 {
+		o.MaxRetryDuration = time.Hour
+	}
+	if o.TenantLabel == "" {
+		o.TenantLabel = "tenant"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Manager owns every channel: it builds them from specs, routes synced
+// alerts to their integrations and runs their deliveries.
+type Manager struct {
+	opts Options
+	b    builder
+	m    *metrics
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	global   *globalConfig
+	globalID uint64
+	channels map[string]*builtChannel
+	invalid  map[string][]string // channel ID → types, for the metric
+
+	started              bool
+	loopCtx, sendCtx     context.Context
+	stopLoop, cancelSend context.CancelFunc
+	wg                   sync.WaitGroup
+}
+
+type builtChannel struct {
+	spec    channel.Spec
+	hash    [32]byte
+	types   []string
+	targets map[string]*target
+	stop    context.CancelFunc
+}
+
+// NewManager returns a Manager with no channels. reg may be nil.
+func NewManager(opts Options, reg prometheus.Registerer) *Manager {
+	opts.setDefaults()
+	return &Manager{
+		opts:     opts,
+		b:        builder{tmpl: opts.Template, guard: opts.Guard, log: opts.Logger},
+		m:        newMetrics(reg),
+		log:      opts.Logger,
+		global:   &globalConfig{values: map[string]any{}},
+		channels: map[string]*builtChannel{},
+		invalid:  map[string][]string{},
+	}
+}
+
+// Start starts the delivery loops; channels applied later start at once.
+func (m *Manager) Start(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.loopCtx, m.stopLoop = context.WithCancel(ctx)
+	// Sends are not tied to ctx: at shutdown they get a grace period.
+	m.sendCtx, m.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
+	m.started = true
+	for _, c := range m.channels {
+		m.startLocked(c)
+	}
+}
+
+// Stop stops scheduling notifications and waits up to grace for those in
+// flight, then cancels them.
+func (m *Manager) Stop(grace time.Duration) {
+	m.mu.Lock()
+	if !m.started {
+		m.mu.Unlock()
+		return
+	}
+	m.stopLoop()
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		m.log.Warn("Shutdown grace expired; canceling notifications in flight", "grace", grace)
+		m.cancelSend()
+		<-done
+	}
+	m.cancelSend()
+}
+
+func (m *Manager) startLocked(c *builtChannel) {
+	ctx, stop := context.WithCancel(m.loopCtx)
+	c.stop = stop
+	for _, t := range c.targets {
+		go t.run(ctx, m.sendCtx, &m.wg)
+	}
+}
+
+// SetGlobal sets the global defaults from the global Secret's data. On
+// error the previous defaults stay in use. Channels are not rebuilt: the
+// caller applies them again.
+func (m *Manager) SetGlobal(data map[string][]byte) error {
+	values, err := parseGlobal(data[KeyGlobal])
+	if err != nil {
+		return fmt.Errorf("%s", NewRedactor(string(data[KeyGlobal])).String(err.Error()))
+	}
+	secrets := make([]string, 0, len(data))
+	for _, v := range data {
+		secrets = append(secrets, string(v))
+	}
+	m.mu.Lock()
+	m.global = &globalConfig{values: values, secrets: secrets}
+	m.globalID++
+	m.mu.Unlock()
+	return nil
+}
+
+// TypesOf returns the integration types a Secret's data declares, as far as
+// they can be read, for reporting on channels that are invalid for other
+// reasons.
+func TypesOf(data map[string][]byte) []string {
+	body, err := parseReceiver(data)
+	if err != nil {
+		return nil
+	}
+	return body.types()
+}
+
+// Apply builds or rebuilds a channel. It returns the channel's integration
+// types and, if the channel is invalid, why. An invalid update of a working
+// channel leaves the previous configuration delivering: a typo must not
+// silence a team.
+func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.hash(spec)
+	old := m.channels[spec.ID]
+	if old != nil && old.hash == h {
+		return old.types, nil
+	}
+	integs, types, err := m.b.build(spec, m.global)
+	if err != nil {
+		m.invalid[spec.ID] = types
+		m.updateGaugeLocked()
+		if old != nil {
+			return types, fmt.Errorf("%w (the previous configuration keeps delivering)", err)
+		}
+		return types, err
+	}
+	delete(m.invalid, spec.ID)
+	red := redactorFor(spec, m.global)
+	c := &builtChannel{spec: spec, hash: h, types: types, targets: map[string]*target{}}
+	for _, in := range integs {
+		var d *dispatch
+		if old != nil {
+			if ot, ok := old.targets[in.key()]; ok {
+				// Keep what was already told, so that editing a Secret does
+				// not notify every firing alert again.
+				d = ot.d
+				d.Lock()
+				d.policy = spec.Policy
+				d.sendResolved = in.SendResolved()
+				d.Unlock()
+			}
+		}
+		if d == nil {
+			d = newDispatch(spec.Policy, in.SendResolved())
+		}
+		c.targets[in.key()] = newTarget(spec.ID, in, d, red, &m.opts, m.m, m.log)
+	}
+	if old != nil && old.stop != nil {
+		old.stop()
+	}
+	m.channels[spec.ID] = c
+	if m.started {
+		m.startLocked(c)
+	}
+	m.updateGaugeLocked()
+	return types, nil
+}
+
+// Remove deletes a channel. Notifications in flight finish.
+func (m *Manager) Remove(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.channels[id]; ok {
+		if c.stop != nil {
+			c.stop()
+		}
+		delete(m.channels, id)
+	}
+	delete(m.invalid, id)
+	m.updateGaugeLocked()
+}
+
+// Sync hands each channel the incarnations routed to it; channels missing
+// from byChannel get none.
+func (m *Manager) Sync(now time.Time, byChannel map[string][]*alert.Incarnation) {
+	m.mu.Lock()
+	targets := make([]*target, 0, len(m.channels))
+	incs := make([][]*alert.Incarnation, 0, len(m.channels))
+	for id, c := range m.channels {
+		for _, t := range c.targets {
+			targets = append(targets, t)
+			incs = append(incs, byChannel[id])
+		}
+	}
+	m.mu.Unlock()
+	for i, t := range targets {
+		t.sync(now, incs[i])
+	}
+}
+
+func (m *Manager) hash(spec channel.Spec) [32]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00", spec.ID, spec.Trusted, m.globalID,
+		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.RepeatInterval)
+	keys := make([]string, 0, len(spec.Data))
+	for k := range spec.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s\x00%d\x00", k, len(spec.Data[k]))
+		h.Write(spec.Data[k])
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func (m *Manager) updateGaugeLocked() {
+	m.m.channels.Reset()
+	known := KnownTypes()
+	count := func(types []string, state string) {
+		if len(types) == 0 {
+			types = []string{unknownTypeLabel}
+		}
+		for _, t := range types {
+			if !slices.Contains(known, t) {
+				t = unknownTypeLabel
+			}
+			m.m.channels.WithLabelValues(t, state).Inc()
+		}
+	}
+	for _, t := range known {
+		m.m.channels.WithLabelValues(t, stateValid)
+		m.m.channels.WithLabelValues(t, stateInvalid)
+	}
+	for _, c := range m.channels {
+		count(c.types, stateValid)
+	}
+	for _, types := range m.invalid {
+		count(types, stateInvalid)
+	}
+}

@@ -1,0 +1,66 @@
+package senders
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// backquoted matches the values yaml.v2 quotes in its errors
+// ("cannot unmarshal !!str `hunter2` into bool").
+var backquoted = regexp.MustCompile("`[^`]*`")
+
+// scrubYAML removes quoted values from YAML decoder errors: the value of a
+// mistyped field may well be a secret.
+func scrubYAML(msg string) string {
+	return backquoted.ReplaceAllString(msg, "`<redacted>`")
+}
+
+// Redactor removes known secret values from text that is about to be
+// logged, put in an Event or returned as an error.
+type Redactor struct {
+	secrets []string
+}
+
+// minSecretLen is the shortest value that is redacted: shorter values
+// ("true", "10s", a port) are not secrets and replacing them everywhere
+// would make messages unreadable.
+const minSecretLen = 6
+
+// NewRedactor returns a Redactor for values. Multi-line values are also
+// redacted line by line.
+func NewRedactor(values ...string) *Redactor {
+	seen := map[string]bool{}
+	var out []string
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if len(s) >= minSecretLen && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, v := range values {
+		add(v)
+		for line := range strings.SplitSeq(v, "\n") {
+			add(line)
+			// "key: value" lines of YAML values.
+			if _, after, ok := strings.Cut(line, ":"); ok {
+				add(strings.Trim(strings.TrimSpace(after), `"'`))
+			}
+		}
+	}
+	// Longest first, so that a value containing another is replaced whole.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return &Redactor{secrets: out}
+}
+
+// String returns s without any of the secret values.
+func (r *Redactor) String(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, v := range r.secrets {
+		s = strings.ReplaceAll(s, v, "<redacted>")
+	}
+	return s
+}

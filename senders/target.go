@@ -1,0 +1,266 @@
+package senders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/alertmanager/notify"
+	"github.com/prometheus/alertmanager/types"
+	"github.com/prometheus/common/model"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// target is one integration of one channel with its delivery state and
+// its own goroutine, so that a slow or failing integration never delays
+// another.
+type target struct {
+	channelID string
+	integ     integration
+	red       *Redactor
+	opts      *Options
+	m         *metrics
+	log       *slog.Logger
+
+	d    *dispatch
+	wake chan struct{}
+}
+
+func newTarget(channelID string, in integration, d *dispatch, red *Redactor, opts *Options, m *metrics, log *slog.Logger) *target {
+	return &target{
+		channelID: channelID,
+		integ:     in,
+		red:       red,
+		opts:      opts,
+		m:         m,
+		log:       log.With("channel", channelID, "integration", in.key()),
+		d:         d,
+		wake:      make(chan struct{}, 1),
+	}
+}
+
+func (t *target) sync(now time.Time, incs []*alert.Incarnation) {
+	t.d.Lock()
+	t.d.sync(now, incs)
+	t.d.Unlock()
+	t.poke()
+}
+
+func (t *target) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run schedules batches until loopCtx is done. Sends run under sendCtx,
+// which outlives loopCtx by the shutdown grace; wg tracks them.
+func (t *target) run(loopCtx, sendCtx context.Context, wg *sync.WaitGroup) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := t.opts.Now()
+		t.d.Lock()
+		batches := t.d.due(now)
+		next := t.d.next()
+		t.d.Unlock()
+		for _, b := range batches {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.deliver(sendCtx, b)
+			}()
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(t.opts.Now()), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-loopCtx.Done():
+			return
+		case <-t.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// outcome of one batch.
+type outcome int
+
+const (
+	delivered outcome = iota
+	dropped
+	canceled
+)
+
+// deliver sends a batch, retrying retryable failures with exponential
+// backoff and jitter until the maximum retry duration.
+func (t *target) deliver(ctx context.Context, b *batch) {
+	start := t.opts.Now()
+	out := t.attempts(ctx, b, start)
+	t.d.Lock()
+	switch out {
+	case canceled:
+		t.d.cancel(b)
+	default:
+		t.d.complete(b, t.opts.Now(), out == delivered)
+	}
+	t.d.Unlock()
+	if out == delivered {
+		t.m.latency.WithLabelValues(t.integ.name).Observe(t.opts.Now().Sub(b.since).Seconds())
+	}
+	t.poke()
+}
+
+func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcome {
+	alerts := t.alerts(b, start)
+	nctx := notifyContext(ctx, t.channelID, b, t.d.policy.RepeatInterval, start)
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     t.opts.RetryInitialInterval,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         time.Minute,
+	}
+	bo.Reset()
+	log := t.log.With("group", b.groupKey, "firing", len(b.firing), "resolved", len(b.resolved))
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(nctx, t.opts.AttemptTimeout)
+		retry, err := t.notify(actx, alerts)
+		cancel()
+		if err == nil {
+			t.m.notifications.WithLabelValues(t.integ.name).Inc()
+			log.Debug("Notification delivered", "attempt", attempt, "reason", b.reason)
+			return delivered
+		}
+		if ctx.Err() != nil {
+			log.Warn("Notification not delivered before shutdown", "err", t.red.String(err.Error()))
+			return canceled
+		}
+		reason := failureReason(err)
+		t.m.failed.WithLabelValues(t.integ.name, reason).Inc()
+		retry = retryable(retry, err, reason)
+		msg := t.red.String(err.Error())
+		if !retry {
+			t.m.dropped.WithLabelValues(t.integ.name).Inc()
+			log.Error("Notification failed permanently; not retrying", "reason", reason, "err", msg)
+			return dropped
+		}
+		wait := bo.NextBackOff()
+		if t.opts.Now().Add(wait).Sub(start) > t.opts.MaxRetryDuration {
+			t.m.dropped.WithLabelValues(t.integ.name).Inc()
+			log.Error("Notification failed; giving up after the maximum retry duration", "attempts", attempt, "reason", reason, "err", msg, "max_retry_duration", t.opts.MaxRetryDuration)
+			return dropped
+		}
+		log.Warn("Notification failed; retrying", "attempt", attempt, "reason", reason, "retry_in", wait.Round(time.Millisecond), "err", msg)
+		select {
+		case <-ctx.Done():
+			return canceled
+		case <-time.After(wait):
+		}
+	}
+}
+
+// notify calls the integration, turning a panic in it into an error so
+// that one broken integration cannot take the sidecar down.
+func (t *target) notify(ctx context.Context, alerts []*types.Alert) (retry bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			retry, err = false, fmt.Errorf("integration panicked: %v", r)
+		}
+	}()
+	return t.integ.Notify(ctx, alerts...)
+}
+
+// alerts converts a batch for Alertmanager's notifiers, adding the tenant
+// label. Firing alerts get a zero endsAt (rendered as firing whatever the
+// delay), resolved ones the time they were found gone.
+func (t *target) alerts(b *batch, now time.Time) []*types.Alert {
+	out := make([]*types.Alert, 0, len(b.firing)+len(b.resolved))
+	conv := func(inc *alert.Incarnation, resolved bool) *types.Alert {
+		ls := inc.Labels.Clone()
+		if inc.Tenant != "" {
+			ls[t.opts.TenantLabel] = model.LabelValue(inc.Tenant)
+		}
+		a := &types.Alert{Alert: model.Alert{
+			Labels:       ls,
+			Annotations:  inc.Annotations.Clone(),
+			StartsAt:     inc.StartsAt,
+			GeneratorURL: inc.GeneratorURL,
+		}, UpdatedAt: now}
+		if resolved {
+			a.EndsAt = inc.EndsAt
+			if !a.EndsAt.Before(now) {
+				a.EndsAt = now.Add(-time.Millisecond)
+			}
+		}
+		return a
+	}
+	for _, m := range b.firing {
+		out = append(out, conv(m.inc, false))
+	}
+	for _, m := range b.resolved {
+		out = append(out, conv(m.inc, true))
+	}
+	return out
+}
+
+// notifyContext carries what Alertmanager's notifiers read from the
+// context: without the group key, receiver name, group labels and
+// notification reason they fail or log errors.
+func notifyContext(ctx context.Context, channelID string, b *batch, repeat time.Duration, now time.Time) context.Context {
+	ctx = notify.WithReceiverName(ctx, channelID)
+	ctx = notify.WithGroupKey(ctx, channelID+":"+b.groupKey)
+	ctx = notify.WithGroupLabels(ctx, b.groupLabels)
+	ctx = notify.WithNow(ctx, now)
+	ctx = notify.WithRepeatInterval(ctx, repeat)
+	ctx = notify.WithNotificationReason(ctx, b.reason)
+	firing := make([]uint64, 0, len(b.firing))
+	for _, m := range b.firing {
+		firing = append(firing, uint64(m.inc.Labels.Fingerprint()))
+	}
+	resolved := make([]uint64, 0, len(b.resolved))
+	for _, m := range b.resolved {
+		resolved = append(resolved, uint64(m.inc.Labels.Fingerprint()))
+	}
+	ctx = notify.WithFiringAlerts(ctx, firing)
+	return notify.WithResolvedAlerts(ctx, resolved)
+}
+
+// Failure reasons beyond Alertmanager's (its Reason strings are reused).
+const reasonDenied = "denied"
+
+func failureReason(err error) string {
+	if errors.Is(err, ErrDenied) {
+		return reasonDenied
+	}
+	var ewr *notify.ErrorWithReason
+	if errors.As(err, &ewr) {
+		return ewr.Reason.String()
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return notify.ContextDeadlineExceededReason.String()
+	case errors.Is(err, context.Canceled):
+		return notify.ContextCanceledReason.String()
+	}
+	return notify.DefaultReason.String()
+}
+
+// retryable widens the notifier's own verdict: some of Alertmanager's
+// notifiers (Slack, webhook) do not retry 429, and a timeout is always
+// worth another try. A denied destination never is.
+func retryable(retry bool, err error, reason string) bool {
+	switch reason {
+	case reasonDenied:
+		return false
+	case notify.RateLimitedReason.String(), notify.ServerErrorReason.String(), notify.ContextDeadlineExceededReason.String():
+		return true
+	}
+	return retry
+}
