@@ -739,22 +739,29 @@ func TestTrackerEviction(t *testing.T) {
 		}
 	})
 
-	t.Run("present alerts survive a new one in a full cache", func(t *testing.T) {
-		h := newTrackerHarness(t, small())
-		a, b, c := newAlert("A", at(-60)), newAlert("B", at(-60)), newAlert("C", at(-60))
-		first := only(t, h.observe(0, a, b), a.Fingerprint)
-		incs := h.observe(10, a, c)
-		if got := h.evictions(); got != 1 {
-			t.Fatalf("evictions = %v, want 1", got)
-		}
-		if len(incsOf(incs, b.Fingerprint)) != 0 {
-			t.Fatalf("absent B kept instead of being evicted: %+v", incs)
-		}
-		if inc := only(t, incs, a.Fingerprint); inc.ID != first.ID {
-			t.Fatalf("present A lost its incarnation: ID %d, want %d", inc.ID, first.ID)
-		}
-		requireStatus(t, only(t, incs, c.Fingerprint), alert.Firing)
-	})
+	for _, order := range []string{"known first", "new first"} {
+		t.Run("present alerts survive a new one in a full cache/"+order, func(t *testing.T) {
+			h := newTrackerHarness(t, small())
+			a, b, c := newAlert("A", at(-60)), newAlert("B", at(-60)), newAlert("C", at(-60))
+			// A is the least recently used entry before the second poll.
+			first := only(t, h.observe(0, a, b), a.Fingerprint)
+			second := []alert.Alert{a, c}
+			if order == "new first" {
+				second = []alert.Alert{c, a}
+			}
+			incs := h.observe(10, second...)
+			if got := h.evictions(); got != 1 {
+				t.Fatalf("evictions = %v, want 1", got)
+			}
+			if len(incsOf(incs, b.Fingerprint)) != 0 {
+				t.Fatalf("absent B kept instead of being evicted: %+v", incs)
+			}
+			if inc := only(t, incs, a.Fingerprint); inc.ID != first.ID {
+				t.Fatalf("present A lost its incarnation: ID %d, want %d", inc.ID, first.ID)
+			}
+			requireStatus(t, only(t, incs, c.Fingerprint), alert.Firing)
+		})
+	}
 
 	t.Run("present alerts are never evicted beyond capacity", func(t *testing.T) {
 		h := newTrackerHarness(t, small())

@@ -1,0 +1,36 @@
+# amtenant — see README.md.
+GO      ?= go
+BIN     := bin/sidecar
+CACHE   := $(CURDIR)/.cache
+AM_VERSION := v0.31.1
+ALERTMANAGER := $(CACHE)/bin/alertmanager
+
+.PHONY: all build test unit vet fmt-check clean alertmanager
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sidecar
+
+## test: every test: formatting, vet, unit tests with the race detector.
+test: fmt-check vet unit
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+## alertmanager: build Alertmanager from its Go module into .cache/bin
+## (v0.31.1 is the newest tag whose module builds: later ones embed a UI the
+## module does not contain).
+alertmanager: $(ALERTMANAGER)
+$(ALERTMANAGER):
+	GOBIN=$(CACHE)/bin $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(AM_VERSION)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,190 @@
+// Command sidecar is amtenant: it runs next to Alertmanager, polls its API
+// and delivers each tenant's alerts to the channels the tenant declared as
+// Kubernetes Secrets. This file only parses flags, validates and wires.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/version"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2"
+
+	"github.com/amtenant/amtenant/poller"
+	"github.com/amtenant/amtenant/senders"
+	"github.com/amtenant/amtenant/tenancy"
+)
+
+// shutdownGrace bounds how long notifications in flight may finish after
+// SIGTERM; Kubernetes' default termination grace period is 30s.
+const shutdownGrace = 15 * time.Second
+
+func main() {
+	version.Version = buildVersion
+	var o Options
+	app := kingpin.New("sidecar", "amtenant: multi-tenant notifications for a shared Alertmanager.")
+	app.Version(version.Print("amtenant"))
+	app.HelpFlag.Short('h')
+	o.register(app)
+	if _, err := app.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := o.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "invalid options:\n"+err.Error())
+		os.Exit(2)
+	}
+	logger := promslog.New(&o.Log)
+	klog.SetSlogLogger(logger.With("component", "client-go"))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, &o, logger); err != nil {
+		logger.Error("Exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+// buildVersion is set with -ldflags "-X main.buildVersion=…".
+var buildVersion = "dev"
+
+func run(ctx context.Context, o *Options, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("amtenant"),
+	)
+	leader := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "amtenant_leader",
+		Help: "1 if this replica delivers notifications. Without leader election every replica does.",
+	})
+	leader.Set(1)
+	reg.MustRegister(leader)
+
+	tmpl, err := template.FromGlobs(o.TemplateFiles)
+	if err != nil {
+		return fmt.Errorf("load templates: %w", err)
+	}
+	tmpl.ExternalURL = o.externalURL
+
+	mgr := senders.NewManager(senders.Options{
+		Template:         tmpl,
+		Guard:            senders.NewGuard(o.denyCIDRs),
+		TenantLabel:      model.LabelName(o.AlertTenantLabel),
+		MaxRetryDuration: o.MaxRetryDuration,
+		Logger:           logger,
+	}, reg)
+
+	// Local mode: the files are loaded into an in-memory clientset, and the
+	// same informers and rules as in a cluster read them.
+	client := fake.NewClientset()
+	dir := tenancy.NewDir(o.ObjectsDir, o.Namespace, client, logger.With("component", "objects"))
+	if err := dir.Load(ctx); err != nil {
+		return err
+	}
+	inf := tenancy.NewInformers(client, o.Namespace, 0)
+	ctrl, err := tenancy.NewController(tenancy.Config{
+		Namespace:            o.Namespace,
+		NamespaceTenantLabel: o.NamespaceTenantLabel,
+		AlertNamespaceLabel:  model.LabelName(o.AlertNamespaceLabel),
+		GroupWait:            o.GroupWait,
+		RepeatInterval:       o.RepeatInterval,
+	}, inf.Namespaces, inf.Secrets, inf.Globals, mgr, tenancy.LogReporter{Log: logger.With("component", "channels")}, logger, mgr)
+	if err != nil {
+		return err
+	}
+	p := poller.New(poller.Config{
+		Interval: o.PollInterval,
+		Timeout:  o.PollTimeout,
+		Tracker: poller.TrackerConfig{
+			ResolveGrace: o.ResolveGrace,
+			RestartGrace: o.AlertmanagerRestartGrace,
+			Capacity:     o.DedupCapacity,
+		},
+	}, poller.NewClient(o.amURL, o.AlertmanagerFilter, nil), ctrl.Router(), logger.With("component", "poller"), reg)
+
+	ln, err := net.Listen("tcp", o.WebListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen on --web.listen-address: %w", err)
+	}
+	srv := &http.Server{Handler: webHandler(reg, func() error {
+		return ready(ctrl.HasSynced(), p.LastSuccess(), time.Now(), o.PollInterval)
+	}), ReadHeaderTimeout: 10 * time.Second}
+
+	inf.Run(ctx.Done())
+	mgr.Start(ctx)
+	errc := make(chan error, 3)
+	go func() { errc <- ctrl.Run(ctx) }()
+	go func() { errc <- dir.Watch(ctx, time.Minute) }()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("web server: %w", err)
+		}
+	}()
+	logger.Info("Starting amtenant", "version", version.Info(), "alertmanager", o.amURL.Redacted(),
+		"objects_dir", o.ObjectsDir, "namespace", o.Namespace, "web", ln.Addr().String())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	logger.Info("Shutting down")
+	stop := context.WithoutCancel(ctx)
+	<-done
+	mgr.Stop(shutdownGrace)
+	sctx, cancel := context.WithTimeout(stop, 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return runErr
+}
+
+// ready is the /readyz verdict: channels loaded and a poll succeeded within
+// the last three intervals.
+func ready(synced bool, lastPoll, now time.Time, interval time.Duration) error {
+	if !synced {
+		return errors.New("channels not loaded yet")
+	}
+	if lastPoll.IsZero() {
+		return errors.New("no successful poll of Alertmanager yet")
+	}
+	if age := now.Sub(lastPoll); age > 3*interval {
+		return fmt.Errorf("last successful poll of Alertmanager was %s ago", age.Round(time.Second))
+	}
+	return nil
+}
+
+func webHandler(reg *prometheus.Registry, readyFn func() error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := readyFn(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}

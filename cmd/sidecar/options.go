@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/alertmanager/matcher/compat"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+
+	"github.com/amtenant/amtenant/senders"
+)
+
+// Options are the command-line settings (DESIGN.md §4, a contract).
+type Options struct {
+	AlertmanagerURL          string
+	AlertmanagerExternalURL  string
+	AlertmanagerRestartGrace time.Duration
+	AlertmanagerFilter       []string
+
+	PollInterval time.Duration
+	PollTimeout  time.Duration
+
+	WebListenAddress string
+	ObjectsDir       string
+	Namespace        string
+
+	GroupWait        time.Duration
+	RepeatInterval   time.Duration
+	ResolveGrace     time.Duration
+	MaxRetryDuration time.Duration
+	DedupCapacity    int
+
+	AlertNamespaceLabel  string
+	NamespaceTenantLabel string
+	AlertTenantLabel     string
+	TenantDenyCIDRs      string
+	TemplateFiles        []string
+
+	Log promslog.Config
+
+	// Set by Validate.
+	amURL       *url.URL
+	externalURL *url.URL
+	denyCIDRs   []netip.Prefix
+}
+
+// serviceAccountNamespace is where Kubernetes mounts the pod's namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+func defaultNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
+}
+
+// register declares the flags on app.
+func (o *Options) register(app *kingpin.Application) {
+	app.Flag("alertmanager.url", "Base URL of Alertmanager, route prefix included.").
+		Default("http://127.0.0.1:9093").StringVar(&o.AlertmanagerURL)
+	app.Flag("alertmanager.external-url", "Base of the links to Alertmanager in notifications. Defaults to --alertmanager.url.").
+		StringVar(&o.AlertmanagerExternalURL)
+	// Prometheus resends firing alerts every minute; two minutes lets a
+	// restarted Alertmanager receive every alert again before an absence
+	// can count as a resolution.
+	app.Flag("alertmanager.restart-grace", "Hold resolutions for this long after Alertmanager restarted.").
+		Default("2m").DurationVar(&o.AlertmanagerRestartGrace)
+	app.Flag("alertmanager.filter", "Matcher passed to the API's filter: only matching alerts are considered. Repeatable.").
+		StringsVar(&o.AlertmanagerFilter)
+	app.Flag("poll.interval", "Time between polls of Alertmanager.").Default("10s").DurationVar(&o.PollInterval)
+	app.Flag("poll.timeout", "Deadline of one poll.").Default("10s").DurationVar(&o.PollTimeout)
+	app.Flag("web.listen-address", "Address of /healthz, /readyz and /metrics.").Default(":9097").StringVar(&o.WebListenAddress)
+	app.Flag("objects.dir", "Read Namespaces and Secrets from the YAML files in this directory (watched) instead of the Kubernetes API.").
+		StringVar(&o.ObjectsDir)
+	app.Flag("namespace", "The sidecar's own namespace: channel Secrets there are admin channels. Defaults to $POD_NAMESPACE, else the service account's namespace, else default.").
+		Default(defaultNamespace()).StringVar(&o.Namespace)
+	app.Flag("notify.group-wait", "Batching window before a group's notification.").Default("10s").DurationVar(&o.GroupWait)
+	app.Flag("notify.repeat-interval", "Default interval before a still-firing group is notified again.").Default("4h").DurationVar(&o.RepeatInterval)
+	// Alertmanager's API hides an alert the moment it resolves, but also
+	// for a moment when a resend races a poll; 30s is three polls.
+	app.Flag("notify.resolve-grace", "How long an alert must be absent before it counts as resolved.").Default("30s").DurationVar(&o.ResolveGrace)
+	app.Flag("notify.max-retry-duration", "Give up on a retryable failure after this long.").Default("1h").DurationVar(&o.MaxRetryDuration)
+	app.Flag("dedup.capacity", "Maximum number of alerts remembered (LRU). Alerts present in Alertmanager are always kept.").
+		Default("100000").IntVar(&o.DedupCapacity)
+	app.Flag("tenancy.alert-namespace-label", "Alert label naming the alert's namespace.").Default("namespace").StringVar(&o.AlertNamespaceLabel)
+	app.Flag("tenancy.namespace-tenant-label", "Namespace label naming the namespace's tenant.").Default("amtenant.io/tenant").StringVar(&o.NamespaceTenantLabel)
+	app.Flag("tenancy.alert-tenant-label", "Label added to every delivered alert with its tenant.").Default("tenant").StringVar(&o.AlertTenantLabel)
+	app.Flag("security.tenant-deny-cidrs", "Comma-separated networks tenant channels may not connect to. Empty denies nothing.").
+		Default(senders.DefaultDenyCIDRs).StringVar(&o.TenantDenyCIDRs)
+	app.Flag("template.files", "Template files (globs) added to Alertmanager's default templates. Repeatable.").StringsVar(&o.TemplateFiles)
+	promslogflag.AddFlags(app, &o.Log)
+}
+
+// Validate checks the options and fills in derived values.
+func (o *Options) Validate() error {
+	var errs []error
+	u, err := parseBaseURL(o.AlertmanagerURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--alertmanager.url: %w", err))
+	}
+	o.amURL = u
+	if o.AlertmanagerExternalURL == "" {
+		o.externalURL = u
+	} else if o.externalURL, err = parseBaseURL(o.AlertmanagerExternalURL); err != nil {
+		errs = append(errs, fmt.Errorf("--alertmanager.external-url: %w", err))
+	}
+	for _, f := range o.AlertmanagerFilter {
+		if _, err := compat.Matcher(f, "amtenant"); err != nil {
+			errs = append(errs, fmt.Errorf("--alertmanager.filter %q: %w", f, err))
+		}
+	}
+	positive := map[string]time.Duration{
+		"--poll.interval":              o.PollInterval,
+		"--poll.timeout":               o.PollTimeout,
+		"--notify.repeat-interval":     o.RepeatInterval,
+		"--notify.max-retry-duration": o.MaxRetryDuration,
+	}
+	for name, d := range positive {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be greater than 0", name))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"--notify.group-wait":          o.GroupWait,
+		"--notify.resolve-grace":       o.ResolveGrace,
+		"--alertmanager.restart-grace": o.AlertmanagerRestartGrace,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", name))
+		}
+	}
+	if o.DedupCapacity <= 0 {
+		errs = append(errs, errors.New("--dedup.capacity must be greater than 0"))
+	}
+	if o.Namespace == "" {
+		errs = append(errs, errors.New("--namespace must not be empty"))
+	}
+	if o.ObjectsDir == "" {
+		errs = append(errs, errors.New("--objects.dir is required: this build reads Namespaces and Secrets from files only"))
+	} else if fi, err := os.Stat(o.ObjectsDir); err != nil || !fi.IsDir() {
+		errs = append(errs, fmt.Errorf("--objects.dir %q is not a readable directory", o.ObjectsDir))
+	}
+	if o.denyCIDRs, err = senders.ParseCIDRs(o.TenantDenyCIDRs); err != nil {
+		errs = append(errs, fmt.Errorf("--security.tenant-deny-cidrs: %w", err))
+	}
+	for _, l := range []struct{ flag, v string }{
+		{"--tenancy.alert-namespace-label", o.AlertNamespaceLabel},
+		{"--tenancy.alert-tenant-label", o.AlertTenantLabel},
+		{"--tenancy.namespace-tenant-label", o.NamespaceTenantLabel},
+	} {
+		if l.v == "" {
+			errs = append(errs, fmt.Errorf("%s must not be empty", l.flag))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func parseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%q: no host", s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}

@@ -1,0 +1,364 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/amtenant/amtenant/channel"
+)
+
+// Builder builds channels from specs; the senders implement it.
+type Builder interface {
+	// Apply builds or rebuilds a channel and returns its integration types
+	// and, if it is invalid, why (an error without secret values).
+	Apply(spec channel.Spec) ([]string, error)
+	// Remove deletes a channel.
+	Remove(id string)
+	// SetGlobal sets the global defaults from the global Secret's data.
+	SetGlobal(data map[string][]byte) error
+}
+
+// Reporter tells users about their Secrets where they look: the log, and
+// in Kubernetes mode, Events on the Secret.
+type Reporter interface {
+	Report(s *corev1.Secret, warning bool, reason, message string)
+}
+
+// Event reasons (a contract for users filtering Events).
+const (
+	ReasonInvalidChannel     = "InvalidChannel"
+	ReasonTenantClaimIgnored = "TenantClaimIgnored"
+	ReasonChannelReady       = "ChannelReady"
+	ReasonInvalidGlobal      = "InvalidGlobal"
+)
+
+// Controller keeps the channels and the router in line with the Secrets
+// and Namespaces its informers see, the way a sample-controller does:
+// handlers only enqueue keys, one worker reads the listers and acts.
+type Controller struct {
+	cfg        Config
+	namespaces cache.SharedIndexInformer
+	secrets    cache.SharedIndexInformer
+	globals    cache.SharedIndexInformer
+	builder    Builder
+	router     *Router
+	report     Reporter
+	log        *slog.Logger
+	queue      workqueue.TypedRateLimitingInterface[string]
+
+	mu       sync.Mutex
+	applied  map[string]bool   // channels the builder holds
+	reported map[string]string // last report per Secret, to report changes only
+	synced   bool
+}
+
+const globalKey = "global"
+
+// NewController wires the informers: namespaces (Namespace objects or
+// their metadata), secrets (channel Secrets, selected by LabelChannel)
+// and globals (the global Secret, selected by LabelGlobal in the sidecar's
+// namespace).
+func NewController(cfg Config, namespaces, secrets, globals cache.SharedIndexInformer, b Builder, rep Reporter, log *slog.Logger, out Deliverer) (*Controller, error) {
+	c := &Controller{
+		cfg:        cfg,
+		namespaces: namespaces,
+		secrets:    secrets,
+		globals:    globals,
+		builder:    b,
+		report:     rep,
+		log:        log,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "amtenant-channels"}),
+		applied:  map[string]bool{},
+		reported: map[string]string{},
+	}
+	c.router = NewRouter(cfg.AlertNamespaceLabel, c.TenantOf, out)
+	enqueue := func(obj any) {
+		key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+		if err == nil {
+			c.queue.Add("secret/" + key)
+		}
+	}
+	if _, err := secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}); err != nil {
+		return nil, err
+	}
+	onGlobal := func(any) { c.queue.Add(globalKey) }
+	if _, err := globals.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    onGlobal,
+		UpdateFunc: func(_, obj any) { onGlobal(obj) },
+		DeleteFunc: onGlobal,
+	}); err != nil {
+		return nil, err
+	}
+	onNamespace := func(obj any) {
+		key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+		if err == nil {
+			c.queue.Add("namespace/" + key)
+		}
+	}
+	if _, err := namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: onNamespace,
+		UpdateFunc: func(old, obj any) {
+			if labelsChanged(old, obj) {
+				onNamespace(obj)
+			}
+		},
+		DeleteFunc: onNamespace,
+	}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Router returns the router, which the poller feeds.
+func (c *Controller) Router() *Router { return c.router }
+
+// TenantOf returns the tenant of a namespace: its tenant label, or its own
+// name when the label is missing or empty. ok is false when the namespace
+// does not exist.
+func (c *Controller) TenantOf(ns string) (string, bool) {
+	obj, exists, err := c.namespaces.GetStore().GetByKey(ns)
+	if err != nil || !exists {
+		return "", false
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return "", false
+	}
+	if t := m.GetLabels()[c.cfg.NamespaceTenantLabel]; t != "" {
+		return t, true
+	}
+	return ns, true
+}
+
+// HasSynced reports whether the caches synced and the initial channels were
+// built.
+func (c *Controller) HasSynced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.synced
+}
+
+// Run waits for the caches, builds every channel, starts routing, and then
+// follows changes until ctx is done. The informers must have been started.
+func (c *Controller) Run(ctx context.Context) error {
+	defer c.queue.ShutDown()
+	if !cache.WaitForNamedCacheSync("amtenant", ctx.Done(), c.namespaces.HasSynced, c.secrets.HasSynced, c.globals.HasSynced) {
+		return fmt.Errorf("wait for caches: %w", ctx.Err())
+	}
+	// Build everything before the first routing decision, so that no
+	// channel misses the alerts already firing and none is notified twice
+	// by an early, partial picture.
+	c.syncGlobal()
+	for _, obj := range c.secrets.GetStore().List() {
+		if s, ok := obj.(*corev1.Secret); ok {
+			c.syncSecret(s.Namespace + "/" + s.Name)
+		}
+	}
+	c.mu.Lock()
+	c.synced = true
+	c.mu.Unlock()
+	c.router.SetReady()
+	c.log.Info("Channels loaded", "channels", len(c.secrets.GetStore().ListKeys()))
+	go wait.UntilWithContext(ctx, c.worker, 0)
+	<-ctx.Done()
+	return nil
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for c.next() {
+	}
+}
+
+func (c *Controller) next() bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	kind, name, _ := strings.Cut(key, "/")
+	switch kind {
+	case globalKey:
+		c.syncGlobal()
+		// Every channel inherits from the global Secret.
+		for _, k := range c.secrets.GetStore().ListKeys() {
+			c.syncSecret(k)
+		}
+	case "secret":
+		c.syncSecret(name)
+	case "namespace":
+		// A relabelled namespace moves its channels and alerts to another
+		// tenant; its tenant channels' claims must be checked again.
+		for _, obj := range c.secrets.GetStore().List() {
+			if s, ok := obj.(*corev1.Secret); ok && s.Namespace == name {
+				c.syncSecret(s.Namespace + "/" + s.Name)
+			}
+		}
+	}
+	c.queue.Forget(key)
+	if c.queue.Len() == 0 {
+		c.router.Reroute()
+	}
+	return true
+}
+
+// syncSecret brings one channel in line with its Secret.
+func (c *Controller) syncSecret(key string) {
+	obj, exists, err := c.secrets.GetStore().GetByKey(key)
+	s, _ := obj.(*corev1.Secret)
+	if err != nil || !exists || s == nil || !isChannel(s) {
+		c.remove(key)
+		return
+	}
+	cl, err := c.cfg.classify(s, c.TenantOf)
+	if err != nil {
+		c.invalid(s, key, err.Error())
+		return
+	}
+	if len(cl.ignoredClaims) > 0 {
+		c.reportOnce(s, key+"#claims", true, ReasonTenantClaimIgnored, strings.Join(cl.ignoredClaims, "; "))
+	} else {
+		c.forget(key + "#claims")
+	}
+	types, err := c.builder.Apply(cl.spec)
+	if err != nil {
+		c.invalid(s, key, err.Error())
+		return
+	}
+	c.mu.Lock()
+	c.applied[key] = true
+	c.mu.Unlock()
+	c.router.set(cl.binding)
+	msg := fmt.Sprintf("channel %s is ready (%s)", key, strings.Join(types, ", "))
+	if cl.binding.scope == scopeOwnTenant {
+		if _, ok := c.TenantOf(s.Namespace); !ok {
+			msg += "; its namespace does not exist, so it receives nothing until it does"
+		}
+	}
+	c.reportOnce(s, key, false, ReasonChannelReady, msg)
+}
+
+// invalid reports a broken channel. If an earlier version was built, the
+// builder keeps it delivering and its routing is kept too.
+func (c *Controller) invalid(s *corev1.Secret, key, msg string) {
+	c.mu.Lock()
+	kept := c.applied[key]
+	c.mu.Unlock()
+	if !kept {
+		c.router.remove(key)
+	}
+	if !strings.HasPrefix(msg, key) {
+		msg = key + ": " + msg
+	}
+	c.reportOnce(s, key, true, ReasonInvalidChannel, msg)
+}
+
+func (c *Controller) remove(key string) {
+	c.builder.Remove(key)
+	c.router.remove(key)
+	c.mu.Lock()
+	had := c.applied[key]
+	delete(c.applied, key)
+	c.mu.Unlock()
+	c.forget(key)
+	c.forget(key + "#claims")
+	if had {
+		c.log.Info("Channel removed", "channel", key)
+	}
+}
+
+func (c *Controller) syncGlobal() {
+	var globals []*corev1.Secret
+	for _, obj := range c.globals.GetStore().List() {
+		if s, ok := obj.(*corev1.Secret); ok && s.Namespace == c.cfg.Namespace && hasLabel(s, LabelGlobal) {
+			globals = append(globals, s)
+		}
+	}
+	sort.Slice(globals, func(i, j int) bool { return globals[i].Name < globals[j].Name })
+	if len(globals) == 0 {
+		if err := c.builder.SetGlobal(nil); err != nil {
+			c.log.Error("Resetting global defaults failed", "err", err)
+		}
+		return
+	}
+	g := globals[0]
+	for _, other := range globals[1:] {
+		c.reportOnce(other, "global/"+other.Name, true, ReasonInvalidGlobal,
+			fmt.Sprintf("ignored: %s/%s is the global Secret (the first by name); there must be only one", g.Namespace, g.Name))
+	}
+	if err := c.builder.SetGlobal(secretData(g)); err != nil {
+		c.reportOnce(g, "global/"+g.Name, true, ReasonInvalidGlobal, fmt.Sprintf("%s/%s: %s; the previous global defaults stay in use", g.Namespace, g.Name, err))
+		return
+	}
+	c.reportOnce(g, "global/"+g.Name, false, ReasonChannelReady, fmt.Sprintf("global defaults loaded from %s/%s", g.Namespace, g.Name))
+}
+
+// reportOnce reports only what changed, so that resyncs and unrelated
+// updates do not repeat the same message.
+func (c *Controller) reportOnce(s *corev1.Secret, key string, warning bool, reason, msg string) {
+	c.mu.Lock()
+	last := c.reported[key]
+	c.reported[key] = reason + "\x00" + msg
+	c.mu.Unlock()
+	if last == reason+"\x00"+msg {
+		return
+	}
+	c.report.Report(s, warning, reason, msg)
+}
+
+func (c *Controller) forget(key string) {
+	c.mu.Lock()
+	delete(c.reported, key)
+	c.mu.Unlock()
+}
+
+func isChannel(s *corev1.Secret) bool { return hasLabel(s, LabelChannel) }
+
+func hasLabel(s *corev1.Secret, l string) bool {
+	_, ok := s.Labels[l]
+	return ok
+}
+
+func labelsChanged(old, cur any) bool {
+	o, err1 := meta.Accessor(old)
+	n, err2 := meta.Accessor(cur)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	ol, nl := o.GetLabels(), n.GetLabels()
+	if len(ol) != len(nl) {
+		return true
+	}
+	for k, v := range ol {
+		if w, ok := nl[k]; !ok || w != v {
+			return true
+		}
+	}
+	return false
+}
+
+// LogReporter reports to the log only.
+type LogReporter struct{ Log *slog.Logger }
+
+// Report logs the report at Warn or Info.
+func (r LogReporter) Report(s *corev1.Secret, warning bool, reason, message string) {
+	if warning {
+		r.Log.Warn(message, "secret", s.Namespace+"/"+s.Name, "reason", reason)
+		return
+	}
+	r.Log.Info(message, "secret", s.Namespace+"/"+s.Name, "reason", reason)
+}

@@ -1,0 +1,312 @@
+package tenancy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Dir loads Namespace and Secret objects from the YAML and JSON files of a
+// directory into a clientset (in local mode, an in-memory one), so that
+// the informers and the rules work exactly as against a cluster.
+type Dir struct {
+	path      string
+	namespace string // for objects without one, as kubectl would use
+	client    kubernetes.Interface
+	log       *slog.Logger
+
+	// files holds the last good objects of each file: a file that stops
+	// parsing (half-saved by an editor) keeps its previous objects.
+	files    map[string][]object
+	fileErrs map[string]string
+	applied  map[objectKey]bool
+}
+
+type objectKey struct{ kind, namespace, name string }
+
+type object struct {
+	key       objectKey
+	namespace *corev1.Namespace
+	secret    *corev1.Secret
+}
+
+// NewDir returns a loader for path. Objects without a namespace go to
+// defaultNamespace.
+func NewDir(path, defaultNamespace string, client kubernetes.Interface, log *slog.Logger) *Dir {
+	return &Dir{
+		path:      path,
+		namespace: defaultNamespace,
+		client:    client,
+		log:       log,
+		files:     map[string][]object{},
+		fileErrs:  map[string]string{},
+		applied:   map[objectKey]bool{},
+	}
+}
+
+// Load reads the directory once and applies the differences. Files that
+// cannot be parsed are logged and skipped; the error is only for a
+// directory that cannot be read at all.
+func (d *Dir) Load(ctx context.Context) error {
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return fmt.Errorf("read objects directory: %w", err)
+	}
+	present := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !isObjectFile(name) {
+			continue
+		}
+		p := filepath.Join(d.path, name)
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+			continue // dangling symlink or a directory named like a file
+		}
+		present[p] = true
+		objs, err := d.readFile(p)
+		if err != nil {
+			if d.fileErrs[p] != err.Error() {
+				d.log.Warn("Skipping objects file that cannot be read; objects loaded from it before are kept", "file", p, "err", err)
+				d.fileErrs[p] = err.Error()
+			}
+			continue
+		}
+		if d.fileErrs[p] != "" {
+			d.log.Info("Objects file readable again", "file", p)
+		}
+		delete(d.fileErrs, p)
+		d.files[p] = objs
+	}
+	for p := range d.files {
+		if !present[p] {
+			delete(d.files, p)
+			delete(d.fileErrs, p)
+		}
+	}
+	return d.apply(ctx)
+}
+
+func isObjectFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// readFile parses every document of a file.
+func (d *Dir) readFile(path string) ([]object, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	var out []object
+	for doc := 1; ; doc++ {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		objs, err := d.decode(m)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+func (d *Dir) decode(m map[string]any) ([]object, error) {
+	kind, _ := m["kind"].(string)
+	apiVersion, _ := m["apiVersion"].(string)
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case kind == "List" || strings.HasSuffix(kind, "List") && apiVersion == "v1":
+		items, _ := m["items"].([]any)
+		var out []object
+		for i, it := range items {
+			im, ok := it.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("items[%d]: not an object", i)
+			}
+			objs, err := d.decode(im)
+			if err != nil {
+				return nil, fmt.Errorf("items[%d]: %w", i, err)
+			}
+			out = append(out, objs...)
+		}
+		return out, nil
+	case apiVersion != "v1":
+		return nil, nil // other kinds may share the directory
+	case kind == "Namespace":
+		var ns corev1.Namespace
+		if err := json.Unmarshal(raw, &ns); err != nil {
+			return nil, fmt.Errorf("namespace: %w", err)
+		}
+		if ns.Name == "" {
+			return nil, errors.New("namespace without metadata.name")
+		}
+		return []object{{key: objectKey{"Namespace", "", ns.Name}, namespace: &ns}}, nil
+	case kind == "Secret":
+		var s corev1.Secret
+		if err := json.Unmarshal(raw, &s); err != nil {
+			// The message of a base64 error carries no value.
+			return nil, fmt.Errorf("secret: %w", err)
+		}
+		if s.Name == "" {
+			return nil, errors.New("secret without metadata.name")
+		}
+		if s.Namespace == "" {
+			s.Namespace = d.namespace
+		}
+		// The API server merges stringData into data on write; so does
+		// this loader.
+		s.Data = secretData(&s)
+		s.StringData = nil
+		return []object{{key: objectKey{"Secret", s.Namespace, s.Name}, secret: &s}}, nil
+	}
+	return nil, nil
+}
+
+// apply makes the clientset hold exactly the objects of the files.
+func (d *Dir) apply(ctx context.Context) error {
+	want := map[objectKey]object{}
+	paths := make([]string, 0, len(d.files))
+	for p := range d.files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		for _, o := range d.files[p] {
+			if _, dup := want[o.key]; dup {
+				d.log.Warn("Object defined twice; the later file wins", "kind", o.key.kind, "namespace", o.key.namespace, "name", o.key.name, "file", p)
+			}
+			want[o.key] = o
+		}
+	}
+	var errs []error
+	for k, o := range want {
+		if err := d.upsert(ctx, o); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s/%s: %w", k.kind, k.namespace, k.name, err))
+			continue
+		}
+		d.applied[k] = true
+	}
+	for k := range d.applied {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		var err error
+		switch k.kind {
+		case "Namespace":
+			err = d.client.CoreV1().Namespaces().Delete(ctx, k.name, metav1.DeleteOptions{})
+		case "Secret":
+			err = d.client.CoreV1().Secrets(k.namespace).Delete(ctx, k.name, metav1.DeleteOptions{})
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		delete(d.applied, k)
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Dir) upsert(ctx context.Context, o object) error {
+	switch {
+	case o.namespace != nil:
+		api := d.client.CoreV1().Namespaces()
+		cur, err := api.Get(ctx, o.key.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = api.Create(ctx, o.namespace, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if reflect.DeepEqual(cur.Labels, o.namespace.Labels) {
+			return nil
+		}
+		next := cur.DeepCopy()
+		next.Labels = o.namespace.Labels
+		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
+		return err
+	case o.secret != nil:
+		api := d.client.CoreV1().Secrets(o.key.namespace)
+		cur, err := api.Get(ctx, o.key.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = api.Create(ctx, o.secret, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if reflect.DeepEqual(cur.Labels, o.secret.Labels) && reflect.DeepEqual(cur.Annotations, o.secret.Annotations) && reflect.DeepEqual(cur.Data, o.secret.Data) {
+			return nil
+		}
+		next := cur.DeepCopy()
+		next.Labels, next.Annotations, next.Data = o.secret.Labels, o.secret.Annotations, o.secret.Data
+		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
+		return err
+	}
+	return nil
+}
+
+// Watch reloads the directory whenever it changes, until ctx is done.
+// Changes are debounced, and the directory is also re-read every
+// resync period in case an event was missed.
+func (d *Dir) Watch(ctx context.Context, resync time.Duration) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch objects directory: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(d.path); err != nil {
+		return fmt.Errorf("watch objects directory: %w", err)
+	}
+	const debounce = 200 * time.Millisecond
+	timer := time.NewTimer(resync)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-w.Events:
+			d.log.Debug("Objects directory changed", "file", ev.Name, "op", ev.Op.String())
+			timer.Reset(debounce)
+		case err := <-w.Errors:
+			d.log.Warn("Watching the objects directory", "err", err)
+		case <-timer.C:
+			if err := d.Load(ctx); err != nil {
+				d.log.Warn("Loading objects failed", "err", err)
+			}
+			timer.Reset(resync)
+		}
+	}
+}
