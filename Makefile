@@ -5,15 +5,16 @@ CACHE   := $(CURDIR)/.cache
 AM_VERSION := v0.31.1
 ALERTMANAGER := $(CACHE)/bin/alertmanager
 
-.PHONY: all build test unit vet fmt-check clean alertmanager
+.PHONY: all build test unit integration vet fmt-check clean alertmanager
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sidecar
 
-## test: every test: formatting, vet, unit tests with the race detector.
-test: fmt-check vet unit
+## test: every test: formatting, vet, unit tests with the race detector,
+## and the end-to-end suite against a real Alertmanager.
+test: fmt-check vet unit integration
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \
@@ -24,6 +25,9 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+integration: $(ALERTMANAGER)
+	AMTENANT_ALERTMANAGER=$(ALERTMANAGER) $(GO) test -tags integration -count=1 -timeout 20m ./integration/
 
 ## alertmanager: build Alertmanager from its Go module into .cache/bin
 ## (v0.31.1 is the newest tag whose module builds: later ones embed a UI the

@@ -1,0 +1,440 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// repoRoot is the repository's top directory.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+var (
+	buildOnce sync.Once
+	sidecarBin string
+	buildErr  error
+)
+
+// sidecarBinary builds the sidecar once per test run.
+func sidecarBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "amtenant-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		sidecarBin = filepath.Join(dir, "sidecar")
+		cmd := exec.Command("go", "build", "-o", sidecarBin, "./cmd/sidecar")
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return sidecarBin
+}
+
+// alertmanagerBinary is the Alertmanager that `make alertmanager` builds.
+func alertmanagerBinary(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("AMTENANT_ALERTMANAGER")
+	if p == "" {
+		p = filepath.Join(repoRoot(t), ".cache", "bin", "alertmanager")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("Alertmanager binary not found at %s: run `make alertmanager` (make test does it)", p)
+	}
+	return p
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// process is a started child process whose output goes to a log file.
+type process struct {
+	cmd *exec.Cmd
+	log string
+}
+
+func start(t testing.TB, name string, bin string, args ...string) *process {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, log: logPath}
+	t.Cleanup(func() {
+		p.stop()
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("--- %s log ---\n%s", name, tail(string(b), 8000))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// stop sends SIGTERM and waits, killing after 20 s.
+func (p *process) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (p *process) logText() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// alertmanager is a real Alertmanager on loopback.
+type alertmanager struct {
+	t       testing.TB
+	port    int
+	dataDir string
+	cfg     string
+	proc    *process
+	url     string
+}
+
+const amConfig = `route:
+  receiver: blackhole
+  group_wait: 1h
+receivers:
+- name: blackhole
+`
+
+func startAlertmanager(t testing.TB) *alertmanager {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(cfg, []byte(amConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	am := &alertmanager{t: t, port: freePort(t), dataDir: filepath.Join(dir, "data"), cfg: cfg}
+	am.url = fmt.Sprintf("http://127.0.0.1:%d", am.port)
+	am.start()
+	return am
+}
+
+func (am *alertmanager) start() {
+	am.t.Helper()
+	am.proc = start(am.t, "alertmanager", alertmanagerBinary(am.t),
+		"--config.file="+am.cfg,
+		"--storage.path="+am.dataDir,
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", am.port),
+		"--cluster.listen-address=",
+		"--log.level=warn",
+	)
+	waitHTTP(am.t, am.url+"/-/ready", 30*time.Second)
+}
+
+// restart stops Alertmanager and starts it again: it comes back empty.
+func (am *alertmanager) restart() {
+	am.t.Helper()
+	am.proc.stop()
+	time.Sleep(1100 * time.Millisecond) // uptime has a one-second resolution in some versions
+	am.start()
+}
+
+type testAlert struct {
+	Labels   map[string]string `json:"labels"`
+	Annots   map[string]string `json:"annotations,omitempty"`
+	StartsAt time.Time         `json:"startsAt"`
+	EndsAt   time.Time         `json:"endsAt"`
+}
+
+// post sends alerts the way Prometheus does: firing alerts with an endsAt
+// lease a few minutes ahead, resolved ones with endsAt = now.
+func (am *alertmanager) post(alerts ...testAlert) {
+	am.t.Helper()
+	body, _ := json.Marshal(alerts)
+	resp, err := http.Post(am.url+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	if err != nil {
+		am.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		am.t.Fatalf("post alerts: %s: %s", resp.Status, b)
+	}
+}
+
+func firing(startsAt time.Time, labels ...string) testAlert {
+	return testAlert{Labels: kv(labels...), StartsAt: startsAt, EndsAt: time.Now().Add(4 * time.Minute)}
+}
+
+func resolvedAlert(startsAt time.Time, labels ...string) testAlert {
+	return testAlert{Labels: kv(labels...), StartsAt: startsAt, EndsAt: time.Now()}
+}
+
+func kv(pairs ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return m
+}
+
+// silence creates a silence and returns its ID.
+func (am *alertmanager) silence(d time.Duration, name, value string) string {
+	am.t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"matchers":  []map[string]any{{"name": name, "value": value, "isRegex": false, "isEqual": true}},
+		"startsAt":  time.Now().Add(-time.Second),
+		"endsAt":    time.Now().Add(d),
+		"createdBy": "integration",
+		"comment":   "test",
+	})
+	resp, err := http.Post(am.url+"/api/v2/silences", "application/json", bytes.NewReader(body))
+	if err != nil {
+		am.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		SilenceID string `json:"silenceID"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.SilenceID == "" {
+		am.t.Fatalf("create silence: %s %v", resp.Status, err)
+	}
+	return out.SilenceID
+}
+
+func (am *alertmanager) expireSilence(id string) {
+	am.t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, am.url+"/api/v2/silence/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		am.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		am.t.Fatalf("expire silence: %s", resp.Status)
+	}
+}
+
+func waitHTTP(t testing.TB, url string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after %s", url, d)
+}
+
+// notification is one webhook message a sink received.
+type notification struct {
+	Path     string
+	Receiver string `json:"receiver"`
+	Status   string `json:"status"`
+	Alerts   []struct {
+		Status string            `json:"status"`
+		Labels map[string]string `json:"labels"`
+	} `json:"alerts"`
+	GroupLabels map[string]string `json:"groupLabels"`
+}
+
+// names returns "alertname/status" for each alert of the message.
+func (n notification) names() []string {
+	var out []string
+	for _, a := range n.Alerts {
+		out = append(out, a.Labels["alertname"]+"/"+a.Status)
+	}
+	return out
+}
+
+// sink records webhook messages by path and can fail on demand.
+type sink struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []notification
+	// fail maps a path to the status to answer with, and how many times.
+	fail map[string]failure
+}
+
+type failure struct {
+	status int
+	times  int
+}
+
+func newSink(t testing.TB) *sink {
+	s := &sink{fail: map[string]failure{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sink) handle(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	f, failing := s.fail[r.URL.Path]
+	if failing && f.times != 0 {
+		f.times--
+		s.fail[r.URL.Path] = f
+		s.mu.Unlock()
+		http.Error(w, "failing on purpose", f.status)
+		return
+	}
+	s.mu.Unlock()
+	var n notification
+	if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	n.Path = r.URL.Path
+	s.mu.Lock()
+	s.got = append(s.got, n)
+	s.mu.Unlock()
+}
+
+func (s *sink) failPath(path string, status, times int) {
+	s.mu.Lock()
+	s.fail[path] = failure{status: status, times: times}
+	s.mu.Unlock()
+}
+
+func (s *sink) url(path string) string { return s.srv.URL + path }
+
+// at returns the messages received on path.
+func (s *sink) at(path string) []notification {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []notification
+	for _, n := range s.got {
+		if n.Path == path {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// alertsAt returns "alertname/status" of every alert received on path, in order.
+func (s *sink) alertsAt(path string) []string {
+	var out []string
+	for _, n := range s.at(path) {
+		out = append(out, n.names()...)
+	}
+	return out
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", d, what)
+}
+
+// sidecar is the amtenant binary running in local mode.
+type sidecar struct {
+	proc *process
+	url  string
+	dir  string
+}
+
+// startSidecar runs the sidecar against am with the objects in dir. The
+// timings are scaled down so that a scenario takes seconds.
+func startSidecar(t testing.TB, am *alertmanager, dir string, extra ...string) *sidecar {
+	t.Helper()
+	port := freePort(t)
+	args := append([]string{
+		"--alertmanager.url=" + am.url,
+		"--objects.dir=" + dir,
+		"--namespace=monitoring",
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+		"--poll.interval=200ms",
+		"--poll.timeout=2s",
+		"--notify.group-wait=300ms",
+		"--notify.resolve-grace=1s",
+		"--alertmanager.restart-grace=3s",
+		// The sinks run on loopback, which tenant channels may not reach
+		// by default.
+		"--security.tenant-deny-cidrs=169.254.0.0/16",
+		"--log.level=debug",
+	}, extra...)
+	s := &sidecar{proc: start(t, "sidecar", sidecarBinary(t), args...), url: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
+	waitHTTP(t, s.url+"/readyz", 30*time.Second)
+	return s
+}
+
+func (s *sidecar) metrics(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// writeObjects writes a YAML file into the objects directory.
+func writeObjects(t testing.TB, dir, name, yaml string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.TrimLeft(yaml, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
