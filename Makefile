@@ -5,12 +5,18 @@ CACHE   := $(CURDIR)/.cache
 AM_VERSION := v0.31.1
 ALERTMANAGER := $(CACHE)/bin/alertmanager
 
-.PHONY: all build test unit integration vet fmt-check clean alertmanager
+.PHONY: all build demo test unit integration vet fmt-check clean alertmanager
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sidecar
+
+## demo: Alertmanager and the sidecar on this machine; prints what each
+## tenant's channels receive.
+demo: build $(ALERTMANAGER)
+	@echo "Building done (the first run builds Alertmanager and the sidecar: a few minutes)."
+	$(GO) run ./examples/demo --alertmanager=$(ALERTMANAGER) --sidecar=$(BIN) --objects=examples/demo/objects
 
 ## test: every test: formatting, vet, unit tests with the race detector,
 ## and the end-to-end suite against a real Alertmanager.

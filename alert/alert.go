@@ -62,8 +62,9 @@ type Incarnation struct {
 	// fingerprint it identifies what a channel has already been told.
 	ID     uint64
 	Status Status
-	// ResolvedAt is when the alert was first seen absent; set only when
-	// Status is Resolved.
+	// ResolvedAt is when the tracker declared the incarnation resolved (the
+	// poll that ended its grace); set only when Status is Resolved. EndsAt
+	// then holds when it was first seen absent.
 	ResolvedAt time.Time
 	// Tenant is filled in by the router: the tenant owning the alert's
 	// namespace, empty for cluster alerts.

@@ -2,8 +2,10 @@ package poller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -50,6 +52,16 @@ func NewClient(base *url.URL, filter []string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	// Error statuses are turned into a StatusError before the generated
+	// client tries to decode their bodies: a proxy's HTML or JSON error page
+	// must read as "HTTP 502", not as a decoding failure.
+	wrapped := *hc
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	wrapped.Transport = statusTransport{next: next}
+	hc = &wrapped
 	basePath := path.Join("/", base.Path, amclient.DefaultBasePath)
 	rt := httptransport.NewWithClient(base.Host, basePath, []string{base.Scheme}, hc)
 	// Reuse keep-alive connections: the sidecar polls the same host forever.
@@ -163,6 +175,48 @@ func IsSuppressed(state string, silencedBy, inhibitedBy []string) bool {
 	}
 }
 
+// StatusError is an HTTP response with a non-2xx status.
+type StatusError struct {
+	Code int
+	// Body is the start of the response body, on one line.
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("HTTP %d %s", e.Code, http.StatusText(e.Code))
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+type statusTransport struct{ next http.RoundTripper }
+
+// maxErrorBody bounds how much of an error body is kept for the log.
+const maxErrorBody = 200
+
+func (t statusTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode/100 == 2 {
+		return resp, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4*maxErrorBody))
+	body := strings.Join(strings.Fields(string(b)), " ")
+	// Alertmanager's own errors are JSON strings.
+	var msg string
+	if json.Unmarshal(b, &msg) == nil {
+		body = strings.Join(strings.Fields(msg), " ")
+	}
+	if strings.Contains(resp.Header.Get("Content-Type"), "html") {
+		body = "(an HTML page)"
+	}
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody] + "…"
+	}
+	return nil, &StatusError{Code: resp.StatusCode, Body: body}
+}
+
 // PollError is a failed poll, classified for the polls_total metric.
 type PollError struct {
 	Op  string
@@ -178,14 +232,15 @@ func Result(err error) string {
 		return resultSuccess
 	}
 	var (
-		apiErr *runtime.APIError
-		netErr net.Error
-		urlErr *url.Error
+		apiErr    *runtime.APIError
+		netErr    net.Error
+		urlErr    *url.Error
+		statusErr *StatusError
 	)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return resultTimeout
-	case errors.As(err, &apiErr), isStatusError(err):
+	case errors.As(err, &statusErr), errors.As(err, &apiErr), isStatusError(err):
 		return resultHTTPError
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return resultTimeout
@@ -206,6 +261,10 @@ func isStatusError(err error) bool {
 // describe renders the generated client's errors readably: their default
 // Error() strings are long and, for unexpected content types, cryptic.
 func describe(err error) string {
+	var statusErr *StatusError
+	if errors.As(err, &statusErr) {
+		return statusErr.Error()
+	}
 	var apiErr *runtime.APIError
 	if errors.As(err, &apiErr) {
 		return fmt.Sprintf("unexpected HTTP status %d", apiErr.Code)
@@ -219,7 +278,7 @@ func describe(err error) string {
 		return "HTTP 500: " + strings.TrimSpace(ise.Payload)
 	}
 	msg := err.Error()
-	if strings.Contains(msg, "no consumer") {
+	if strings.Contains(msg, "no consumer") || strings.Contains(msg, "TextConsumer") {
 		return "response is not JSON (" + msg + ")"
 	}
 	return msg

@@ -353,21 +353,21 @@ func TestClientPollErrors(t *testing.T) {
 			alerts:  text(500, "text/plain; charset=utf-8", "boom\n"),
 			want:    resultHTTPError,
 			wantOp:  "get alerts",
-			wantMsg: "HTTP 500: boom",
+			wantMsg: "HTTP 500 Internal Server Error: boom",
 		},
 		{
 			name:    "HTTP 503",
 			alerts:  text(503, "text/html", "<html>unavailable</html>"),
 			want:    resultHTTPError,
 			wantOp:  "get alerts",
-			wantMsg: "unexpected HTTP status 503",
+			wantMsg: "HTTP 503 Service Unavailable",
 		},
 		{
 			name:    "HTTP 400",
 			alerts:  text(400, "application/json", `"bad matcher"`),
 			want:    resultHTTPError,
 			wantOp:  "get alerts",
-			wantMsg: "HTTP 400 (bad request): bad matcher",
+			wantMsg: "HTTP 400 Bad Request: bad matcher",
 		},
 		{
 			name:   "HTML page",
@@ -669,9 +669,8 @@ func TestResult(t *testing.T) {
 	}
 }
 
-// BUG: an HTTP error status whose body the generated client cannot decode
-// into its error model is classified by the decoding failure, not by the
-// status: the status code is lost and polls_total says "invalid".
+// An HTTP error status whose body the generated client could not decode is
+// still classified by its status, with the code in the message.
 func TestClientHTTPErrorWithUndecodableBody(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -694,18 +693,15 @@ func TestClientHTTPErrorWithUndecodableBody(t *testing.T) {
 				t.Fatalf("Poll = %+v, %v; want a zero Snapshot and an error", snap, err)
 			}
 			if got := Result(err); got != resultHTTPError || !strings.Contains(err.Error(), fmt.Sprint(tt.code)) {
-				t.Skipf("BUG: client.go Poll/Result: HTTP %d with Content-Type %s is classified %q with message %q; "+
-					"want %q and the status code in the message (the generated client decodes the error body, "+
-					"or fails to find a consumer, before the status is looked at)", tt.code, tt.ct, got, err, resultHTTPError)
+				t.Errorf("HTTP %d with Content-Type %s is classified %q with message %q; want %q and the status code in the message",
+					tt.code, tt.ct, got, err, resultHTTPError)
 			}
 		})
 	}
 }
 
-// BUG: describe() is meant to render an unexpected content type readably
-// ("response is not JSON"), but runtime v0.33 has a text consumer for
-// text/html, so an HTML page (e.g. an auth proxy's login page) yields the
-// text consumer's cryptic message instead.
+// An HTML page with status 200 (an auth proxy's login page) reads as "not
+// JSON", not as the text consumer's cryptic message.
 func TestClientHTMLErrorMessageIsReadable(t *testing.T) {
 	am := newFakeAM(t, "", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -714,7 +710,6 @@ func TestClientHTMLErrorMessageIsReadable(t *testing.T) {
 	snap, err := am.client(t, "", nil).Poll(pollCtx(t))
 	requirePollError(t, snap, err, "get alerts", resultInvalid)
 	if !strings.Contains(err.Error(), "not JSON") {
-		t.Skipf("BUG: client.go describe(): HTML response rendered as %q; want \"response is not JSON (...)\" "+
-			"(describe only recognises \"no consumer\", but text/html now has a TextConsumer)", err)
+		t.Errorf("HTML response rendered as %q; want \"response is not JSON (...)\"", err)
 	}
 }

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -34,9 +35,9 @@ const DefaultResolvedRetention = 10 * time.Minute
 // entry is what the tracker remembers about one fingerprint.
 type entry struct {
 	cur alert.Incarnation
-	// prev is the incarnation that ended when cur started, still reported
+	// prev are incarnations that ended before cur started, still reported
 	// as resolved for the retention period.
-	prev *alert.Incarnation
+	prev []alert.Incarnation
 	// lastPoll is the number of the last poll the alert was present in.
 	lastPoll uint64
 	// missingSince is the time of the first poll the alert was absent from,
@@ -147,17 +148,15 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 				t.resolve(&e.cur, e.missingSince, now)
 			}
 		}
-		if e.prev != nil && now.Sub(e.prev.ResolvedAt) >= t.cfg.ResolvedRetention {
-			e.prev = nil
-		}
+		e.prev = slices.DeleteFunc(e.prev, func(p alert.Incarnation) bool {
+			return now.Sub(p.ResolvedAt) >= t.cfg.ResolvedRetention
+		})
 		if e.cur.Status == alert.Resolved && now.Sub(e.cur.ResolvedAt) >= t.cfg.ResolvedRetention {
 			t.remove(fp)
 			continue
 		}
-		if e.prev != nil {
-			out = append(out, *e.prev)
-			resolved++
-		}
+		out = append(out, e.prev...)
+		resolved += float64(len(e.prev))
 		out = append(out, e.cur)
 		switch {
 		case e.cur.Status == alert.Resolved:
@@ -188,7 +187,7 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		// Back after it was resolved: even with the same startsAt (an
 		// Alertmanager restart longer than the grace) the channels were told
 		// it ended, so they must be told it fires again.
-		e.prev = nil
+		e.prev = append(e.prev, e.cur)
 		e.cur = t.start(a)
 	case a.StartsAt.After(e.cur.StartsAt):
 		// Alertmanager replaces startsAt only when the previous alert had
@@ -200,7 +199,7 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 			end = e.missingSince
 		}
 		t.resolve(&old, end, now)
-		e.prev = &old
+		e.prev = append(e.prev, old)
 		e.cur = t.start(a)
 	default:
 		// The same incarnation. endsAt, updatedAt and annotations move on
