@@ -29,9 +29,9 @@ func repoRoot(t testing.TB) string {
 }
 
 var (
-	buildOnce sync.Once
+	buildOnce  sync.Once
 	sidecarBin string
-	buildErr  error
+	buildErr   error
 )
 
 // sidecarBinary builds the sidecar once per test run.
@@ -437,4 +437,3 @@ func writeObjects(t testing.TB, dir, name, yaml string) {
 		t.Fatal(err)
 	}
 }
-

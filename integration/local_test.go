@@ -229,7 +229,7 @@ func TestFailingChannelDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
 	am := startAlertmanager(t)
 	s := newSink(t)
-	s.failPath("/team-a", 500, 3) // three failures, then success
+	s.failPath("/team-a", 500, 3)   // three failures, then success
 	s.failPath("/cluster", 400, -1) // permanent failure
 	dir := t.TempDir()
 	writeObjects(t, dir, "objects.yaml", objects(s))

@@ -122,9 +122,9 @@ func (o *Options) Validate() error {
 		}
 	}
 	positive := map[string]time.Duration{
-		"--poll.interval":              o.PollInterval,
-		"--poll.timeout":               o.PollTimeout,
-		"--notify.repeat-interval":     o.RepeatInterval,
+		"--poll.interval":             o.PollInterval,
+		"--poll.timeout":              o.PollTimeout,
+		"--notify.repeat-interval":    o.RepeatInterval,
 		"--notify.max-retry-duration": o.MaxRetryDuration,
 	}
 	for name, d := range positive {
