@@ -56,6 +56,8 @@ type Controller struct {
 	log        *slog.Logger
 	queue      workqueue.TypedRateLimitingInterface[string]
 
+	health *APIHealth
+
 	mu       sync.Mutex
 	applied  map[string]bool   // channels the builder holds
 	reported map[string]string // last report per Secret, to report changes only
@@ -124,6 +126,17 @@ func NewController(cfg Config, namespaces, secrets, globals cache.SharedIndexInf
 	return c, nil
 }
 
+// Resource names the informers report to APIHealth under.
+const (
+	ResourceNamespaces = "namespaces"
+	ResourceSecrets    = "secrets"
+	ResourceGlobal     = "secrets (global)"
+)
+
+// SetHealth lets Run stop waiting for a cache whose resource the API server
+// forbids: the rest keeps working without it. Call before Run.
+func (c *Controller) SetHealth(h *APIHealth) { c.health = h }
+
 // Router returns the router, which the poller feeds.
 func (c *Controller) Router() *Router { return c.router }
 
@@ -157,7 +170,11 @@ func (c *Controller) HasSynced() bool {
 // follows changes until ctx is done. The informers must have been started.
 func (c *Controller) Run(ctx context.Context) error {
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("amtenant", ctx.Done(), c.namespaces.HasSynced, c.secrets.HasSynced, c.globals.HasSynced) {
+	usable := func(inf cache.SharedIndexInformer, resource string) cache.InformerSynced {
+		return func() bool { return inf.HasSynced() || c.health.Forbidden(resource) }
+	}
+	if !cache.WaitForNamedCacheSync("amtenant", ctx.Done(),
+		usable(c.namespaces, ResourceNamespaces), usable(c.secrets, ResourceSecrets), usable(c.globals, ResourceGlobal)) {
 		return fmt.Errorf("wait for caches: %w", ctx.Err())
 	}
 	// Build everything before the first routing decision, so that no

@@ -3,9 +3,12 @@ package tenancy
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -14,18 +17,40 @@ type Informers struct {
 	Namespaces, Secrets, Globals cache.SharedIndexInformer
 }
 
-// NewInformers returns informers on client. Secrets are selected by label
-// on the server, so no other Secret is ever listed or cached; the global
-// Secret is only looked for in the sidecar's own namespace.
-func NewInformers(client kubernetes.Interface, namespace string, resync time.Duration) Informers {
-	byLabel := func(l string) func(*metav1.ListOptions) {
-		return func(o *metav1.ListOptions) { o.LabelSelector = l }
+func byLabel(l string) func(*metav1.ListOptions) {
+	return func(o *metav1.ListOptions) { o.LabelSelector = l }
+}
+
+// secretsNamespace is where channel Secrets are watched: everywhere, or
+// only the sidecar's namespace when tenant Secrets are off (which then
+// needs only a Role on Secrets there).
+func secretsNamespace(namespace string, tenantSecrets bool) string {
+	if tenantSecrets {
+		return metav1.NamespaceAll
 	}
+	return namespace
+}
+
+// NewInformers returns informers on client, with full Namespace objects;
+// local mode uses it with an in-memory clientset. Secrets are selected by
+// label on the server, so no other Secret is ever listed or cached; the
+// global Secret is only looked for in the sidecar's own namespace.
+func NewInformers(client kubernetes.Interface, namespace string, tenantSecrets bool, resync time.Duration) Informers {
 	return Informers{
 		Namespaces: coreinformers.NewNamespaceInformer(client, resync, cache.Indexers{}),
-		Secrets:    coreinformers.NewFilteredSecretInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, byLabel(LabelChannel)),
+		Secrets:    coreinformers.NewFilteredSecretInformer(client, secretsNamespace(namespace, tenantSecrets), resync, cache.Indexers{}, byLabel(LabelChannel)),
 		Globals:    coreinformers.NewFilteredSecretInformer(client, namespace, resync, cache.Indexers{}, byLabel(LabelGlobal)),
 	}
+}
+
+// NewClusterInformers returns the informers for Kubernetes mode. Namespaces
+// are watched as metadata only: their labels are all the sidecar needs, and
+// a cluster may have thousands of them.
+func NewClusterInformers(client kubernetes.Interface, meta metadata.Interface, namespace string, tenantSecrets bool, resync time.Duration) Informers {
+	inf := NewInformers(client, namespace, tenantSecrets, resync)
+	inf.Namespaces = metadatainformer.NewFilteredMetadataInformer(meta, corev1.SchemeGroupVersion.WithResource("namespaces"),
+		metav1.NamespaceAll, resync, cache.Indexers{}, nil).Informer()
+	return inf
 }
 
 // Run starts the informers; they stop when stop is closed.

@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2"
 
 	"github.com/amtenant/amtenant/poller"
@@ -92,24 +91,28 @@ func run(ctx context.Context, o *Options, logger *slog.Logger) error {
 		Logger:           logger,
 	}, reg)
 
-	// Local mode: the files are loaded into an in-memory clientset, and the
-	// same informers and rules as in a cluster read them.
-	client := fake.NewClientset()
-	dir := tenancy.NewDir(o.ObjectsDir, o.Namespace, client, logger.With("component", "objects"))
-	if err := dir.Load(ctx); err != nil {
+	var src *source
+	if o.ObjectsDir != "" {
+		src, err = localSource(ctx, o, logger)
+	} else {
+		src, err = clusterSource(o, logger)
+	}
+	if err != nil {
 		return err
 	}
-	inf := tenancy.NewInformers(client, o.Namespace, 0)
+	defer src.stop()
+	inf := src.informers
 	ctrl, err := tenancy.NewController(tenancy.Config{
 		Namespace:            o.Namespace,
 		NamespaceTenantLabel: o.NamespaceTenantLabel,
 		AlertNamespaceLabel:  model.LabelName(o.AlertNamespaceLabel),
 		GroupWait:            o.GroupWait,
 		RepeatInterval:       o.RepeatInterval,
-	}, inf.Namespaces, inf.Secrets, inf.Globals, mgr, tenancy.LogReporter{Log: logger.With("component", "channels")}, logger, mgr)
+	}, inf.Namespaces, inf.Secrets, inf.Globals, mgr, src.reporter, logger, mgr)
 	if err != nil {
 		return err
 	}
+	ctrl.SetHealth(src.health)
 	p := poller.New(poller.Config{
 		Interval: o.PollInterval,
 		Timeout:  o.PollTimeout,
@@ -132,14 +135,14 @@ func run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	mgr.Start(ctx)
 	errc := make(chan error, 3)
 	go func() { errc <- ctrl.Run(ctx) }()
-	go func() { errc <- dir.Watch(ctx, time.Minute) }()
+	go func() { errc <- src.run(ctx) }()
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("web server: %w", err)
 		}
 	}()
 	logger.Info("Starting amtenant", "version", version.Info(), "alertmanager", o.amURL.Redacted(),
-		"objects_dir", o.ObjectsDir, "namespace", o.Namespace, "web", ln.Addr().String())
+		"mode", mode(o), "namespace", o.Namespace, "web", ln.Addr().String())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
 
@@ -156,6 +159,13 @@ func run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	return runErr
+}
+
+func mode(o *Options) string {
+	if o.ObjectsDir != "" {
+		return "local (" + o.ObjectsDir + ")"
+	}
+	return "kubernetes"
 }
 
 // ready is the /readyz verdict: channels loaded and a poll succeeded within

@@ -28,8 +28,10 @@ type Options struct {
 	PollTimeout  time.Duration
 
 	WebListenAddress string
+	Kubeconfig       string
 	ObjectsDir       string
 	Namespace        string
+	TenantSecrets    bool
 
 	GroupWait        time.Duration
 	RepeatInterval   time.Duration
@@ -82,10 +84,13 @@ func (o *Options) register(app *kingpin.Application) {
 	app.Flag("poll.interval", "Time between polls of Alertmanager.").Default("10s").DurationVar(&o.PollInterval)
 	app.Flag("poll.timeout", "Deadline of one poll.").Default("10s").DurationVar(&o.PollTimeout)
 	app.Flag("web.listen-address", "Address of /healthz, /readyz and /metrics.").Default(":9097").StringVar(&o.WebListenAddress)
+	app.Flag("kubeconfig", "Path to a kubeconfig. Empty: the in-cluster configuration.").StringVar(&o.Kubeconfig)
 	app.Flag("objects.dir", "Read Namespaces and Secrets from the YAML files in this directory (watched) instead of the Kubernetes API.").
 		StringVar(&o.ObjectsDir)
 	app.Flag("namespace", "The sidecar's own namespace: channel Secrets there are admin channels. Defaults to $POD_NAMESPACE, else the service account's namespace, else default.").
 		Default(defaultNamespace()).StringVar(&o.Namespace)
+	app.Flag("tenancy.tenant-secrets", "Accept channel Secrets outside --namespace. With --no-tenancy.tenant-secrets only admin channels exist and a Role on Secrets in --namespace is enough.").
+		Default("true").BoolVar(&o.TenantSecrets)
 	app.Flag("notify.group-wait", "Batching window before a group's notification.").Default("10s").DurationVar(&o.GroupWait)
 	app.Flag("notify.repeat-interval", "Default interval before a still-firing group is notified again.").Default("4h").DurationVar(&o.RepeatInterval)
 	// Alertmanager's API hides an alert the moment it resolves, but also
@@ -147,10 +152,13 @@ func (o *Options) Validate() error {
 	if o.Namespace == "" {
 		errs = append(errs, errors.New("--namespace must not be empty"))
 	}
-	if o.ObjectsDir == "" {
-		errs = append(errs, errors.New("--objects.dir is required: this build reads Namespaces and Secrets from files only"))
-	} else if fi, err := os.Stat(o.ObjectsDir); err != nil || !fi.IsDir() {
-		errs = append(errs, fmt.Errorf("--objects.dir %q is not a readable directory", o.ObjectsDir))
+	if o.ObjectsDir != "" && o.Kubeconfig != "" {
+		errs = append(errs, errors.New("--objects.dir and --kubeconfig exclude each other"))
+	}
+	if o.ObjectsDir != "" {
+		if fi, err := os.Stat(o.ObjectsDir); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--objects.dir %q is not a readable directory", o.ObjectsDir))
+		}
 	}
 	if o.denyCIDRs, err = senders.ParseCIDRs(o.TenantDenyCIDRs); err != nil {
 		errs = append(errs, fmt.Errorf("--security.tenant-deny-cidrs: %w", err))

@@ -58,7 +58,7 @@ func TestREADMEExamples(t *testing.T) {
 	if err := tenancy.NewDir(dir, "monitoring", client, log).Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	inf := tenancy.NewInformers(client, "monitoring", 0)
+	inf := tenancy.NewInformers(client, "monitoring", true, 0)
 	rep := &recordingReporter{got: map[string]string{}}
 	ctrl, err := tenancy.NewController(tenancy.Config{
 		Namespace: "monitoring", NamespaceTenantLabel: "amtenant.io/tenant", AlertNamespaceLabel: "namespace",

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/common/version"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/amtenant/amtenant/tenancy"
+)
+
+// source is where Namespaces and Secrets come from.
+type source struct {
+	informers tenancy.Informers
+	reporter  tenancy.Reporter
+	health    *tenancy.APIHealth
+	// run runs the source's background work until ctx is done.
+	run  func(ctx context.Context) error
+	stop func()
+}
+
+// localSource loads the objects directory into an in-memory clientset, so
+// that the same informers and rules as in a cluster read them.
+func localSource(ctx context.Context, o *Options, log *slog.Logger) (*source, error) {
+	client := fake.NewClientset()
+	dir := tenancy.NewDir(o.ObjectsDir, o.Namespace, client, log.With("component", "objects"))
+	if err := dir.Load(ctx); err != nil {
+		return nil, err
+	}
+	return &source{
+		informers: tenancy.NewInformers(client, o.Namespace, o.TenantSecrets, 0),
+		reporter:  tenancy.LogReporter{Log: log.With("component", "channels")},
+		run:       func(ctx context.Context) error { return dir.Watch(ctx, time.Minute) },
+		stop:      func() {},
+	}, nil
+}
+
+// clusterSource talks to the Kubernetes API, in-cluster or through a
+// kubeconfig.
+func clusterSource(o *Options, log *slog.Logger) (*source, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if o.Kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration (use --kubeconfig outside a cluster, or --objects.dir without Kubernetes): %w", err)
+	}
+	cfg.UserAgent = "amtenant/" + version.Version
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	inf := tenancy.NewClusterInformers(client, meta, o.Namespace, o.TenantSecrets, 0)
+	health := tenancy.NewAPIHealth(log.With("component", "kubernetes"), func(ctx context.Context) error {
+		return client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
+	})
+	if err := health.Watch(inf.Namespaces, tenancy.ResourceNamespaces); err != nil {
+		return nil, err
+	}
+	if err := health.Watch(inf.Secrets, tenancy.ResourceSecrets); err != nil {
+		return nil, err
+	}
+	if err := health.Watch(inf.Globals, tenancy.ResourceGlobal); err != nil {
+		return nil, err
+	}
+	rep, stop := tenancy.NewEventReporter(client, podName(), log.With("component", "channels"))
+	return &source{
+		informers: inf,
+		reporter:  rep,
+		health:    health,
+		run: func(ctx context.Context) error {
+			health.Run(ctx, 5*time.Second)
+			return nil
+		},
+		stop: stop,
+	}, nil
+}
+
+// podName identifies this replica in Events (and, later, leader election).
+func podName() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
+}
