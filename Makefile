@@ -5,7 +5,7 @@ CACHE   := $(CURDIR)/.cache
 AM_VERSION := v0.31.1
 ALERTMANAGER := $(CACHE)/bin/alertmanager
 
-.PHONY: all build demo test unit integration vet fmt-check clean alertmanager
+.PHONY: all build demo test unit integration vet fmt-check clean alertmanager kube-apiserver etcd
 
 all: build
 
@@ -32,8 +32,21 @@ vet:
 unit:
 	$(GO) test -race -count=1 ./...
 
-integration: $(ALERTMANAGER)
-	AMTENANT_ALERTMANAGER=$(ALERTMANAGER) $(GO) test -tags integration -count=1 -timeout 20m ./integration/
+integration: $(ALERTMANAGER) kube-apiserver etcd
+	AMTENANT_ALERTMANAGER=$(ALERTMANAGER) AMTENANT_KUBE_APISERVER=$(CACHE)/bin/kube-apiserver \
+		$(GO) test -tags integration -count=1 -timeout 30m ./integration/
+
+## kube-apiserver: build it from the k8s.io/kubernetes module into .cache/bin
+## (about 10 minutes on 2 cores, once).
+kube-apiserver:
+	bash scripts/build-kube-apiserver.sh
+
+## etcd: Debian's etcd-server, installed when missing.
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+		echo "Installing etcd-server from apt..."; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; }
 
 ## alertmanager: build Alertmanager from its Go module into .cache/bin
 ## (v0.31.1 is the newest tag whose module builds: later ones embed a UI the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/alertmanager/types"
 	commoncfg "github.com/prometheus/common/config"
+	"gopkg.in/yaml.v2"
 
 	"github.com/amtenant/amtenant/channel"
 )
@@ -46,7 +48,7 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 	red := redactorFor(spec, global)
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%s: %s", spec.ID, red.String(err.Error()))
+			err = fmt.Errorf("%s: %s", spec.ID, oneLine(red.String(err.Error())))
 		}
 	}()
 	body, err := parseReceiver(spec.Data)
@@ -62,6 +64,9 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 	if !spec.Trusted {
 		if files := fileFields(body); len(files) > 0 {
 			return nil, typeNames, fmt.Errorf("%s: tenant channels may not read local files", strings.Join(files, ", "))
+		}
+		if err := checkTenantSNS(body, os.Getenv("AWS_CA_BUNDLE") != ""); err != nil {
+			return nil, typeNames, err
 		}
 		g = tenantGlobal(global.values, body)
 		httpOpts = append(httpOpts, commoncfg.WithDialContextFunc(b.guard.DialContext))
@@ -87,13 +92,58 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 	return integs, typeNames, nil
 }
 
+// oneLine folds a multi-line error (YAML decoders write one line per
+// problem) into one line for logs and Events.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
 func redactorFor(spec channel.Spec, global *globalConfig) *Redactor {
 	vals := make([]string, 0, len(spec.Data)+len(global.secrets))
-	for _, v := range spec.Data {
+	for k, v := range spec.Data {
+		if k == KeyType {
+			continue // the integration's name, not a secret
+		}
 		vals = append(vals, string(v))
+		if k == KeyReceiver {
+			// Every value of the document, however it is laid out (flow
+			// style and JSON put everything on one line).
+			vals = append(vals, yamlStrings(v)...)
+		}
 	}
 	vals = append(vals, global.secrets...)
 	return NewRedactor(vals...)
+}
+
+// yamlStrings returns every scalar of a YAML document, as strings.
+func yamlStrings(raw []byte) []string {
+	var doc any
+	if yaml.Unmarshal(raw, &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[any]any:
+			for _, e := range t {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range t {
+				walk(e)
+			}
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		case nil:
+		default:
+			out = append(out, fmt.Sprint(t))
+		}
+	}
+	walk(doc)
+	return out
 }
 
 // guardedEmail refuses to send to an SMTP smarthost in a denied network.

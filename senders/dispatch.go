@@ -49,6 +49,10 @@ type batch struct {
 	// since is the earliest time a member of the batch became pending, for
 	// the latency metric.
 	since time.Time
+	// The incarnations and the repeat interval as they were when the batch
+	// was made: the members and the policy may change while it is sent.
+	firingIncs, resolvedIncs []*alert.Incarnation
+	repeat                   time.Duration
 }
 
 // dispatch is the delivery state of one integration of one channel:
@@ -135,12 +139,18 @@ func (d *dispatch) prune() {
 	}
 }
 
-// next returns when the next batch is due, or zero if nothing is.
+// next returns when the next batch is due, or zero if nothing is. Groups
+// in flight are skipped: they are looked at again when their batch ends.
 func (d *dispatch) next() time.Time {
 	var next time.Time
 	for _, m := range d.members {
 		if m.inflight {
 			continue
+		}
+		if len(d.inflight) > 0 {
+			if key, _ := d.groupOf(m.inc); d.inflight[key] {
+				continue
+			}
 		}
 		var at time.Time
 		switch {
@@ -231,11 +241,14 @@ func (d *dispatch) due(now time.Time) []*batch {
 		}
 		sortMembers(b.firing)
 		sortMembers(b.resolved)
+		b.repeat = d.policy.RepeatInterval
 		for _, m := range b.firing {
 			m.inflight = true
+			b.firingIncs = append(b.firingIncs, m.inc)
 		}
 		for _, m := range b.resolved {
 			m.inflight = true
+			b.resolvedIncs = append(b.resolvedIncs, m.inc)
 		}
 		d.inflight[key] = true
 		out = append(out, b)

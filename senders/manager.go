@@ -73,10 +73,13 @@ type Manager struct {
 	channels map[string]*builtChannel
 	invalid  map[string][]string // channel ID → types, for the metric
 
-	started              bool
+	started, stopped     bool
 	loopCtx, sendCtx     context.Context
 	stopLoop, cancelSend context.CancelFunc
-	wg                   sync.WaitGroup
+	// runs tracks the targets' scheduling loops, sends the notifications
+	// they start; Stop waits for the former before the latter, so that no
+	// send starts once it waits.
+	runs, sends sync.WaitGroup
 }
 
 type builtChannel struct {
@@ -118,14 +121,16 @@ func (m *Manager) Start(ctx context.Context) {
 // flight, then cancels them.
 func (m *Manager) Stop(grace time.Duration) {
 	m.mu.Lock()
-	if !m.started {
+	if !m.started || m.stopped {
 		m.mu.Unlock()
 		return
 	}
+	m.stopped = true
 	m.stopLoop()
 	m.mu.Unlock()
+	m.runs.Wait()
 	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
+	go func() { m.sends.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(grace):
@@ -137,10 +142,17 @@ func (m *Manager) Stop(grace time.Duration) {
 }
 
 func (m *Manager) startLocked(c *builtChannel) {
+	if m.stopped {
+		return
+	}
 	ctx, stop := context.WithCancel(m.loopCtx)
 	c.stop = stop
 	for _, t := range c.targets {
-		go t.run(ctx, m.sendCtx, &m.wg)
+		m.runs.Add(1)
+		go func() {
+			defer m.runs.Done()
+			t.run(ctx, m.sendCtx, &m.sends)
+		}()
 	}
 }
 
@@ -155,6 +167,7 @@ func (m *Manager) SetGlobal(data map[string][]byte) error {
 	secrets := make([]string, 0, len(data))
 	for _, v := range data {
 		secrets = append(secrets, string(v))
+		secrets = append(secrets, yamlStrings(v)...)
 	}
 	m.mu.Lock()
 	m.global = &globalConfig{values: values, secrets: secrets}
@@ -184,6 +197,11 @@ func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
 	h := m.hash(spec)
 	old := m.channels[spec.ID]
 	if old != nil && old.hash == h {
+		if _, wasInvalid := m.invalid[spec.ID]; wasInvalid {
+			// Reverted to the configuration that runs.
+			delete(m.invalid, spec.ID)
+			m.updateGaugeLocked()
+		}
 		return old.types, nil
 	}
 	integs, types, err := m.b.build(spec, m.global)
@@ -277,9 +295,11 @@ func (m *Manager) hash(spec channel.Spec) [32]byte {
 	return out
 }
 
+// updateGaugeLocked recomputes amtenant_channels. Every series is set,
+// none reset, so that a scrape never sees a partial count.
 func (m *Manager) updateGaugeLocked() {
-	m.m.channels.Reset()
-	known := KnownTypes()
+	known := append(KnownTypes(), unknownTypeLabel)
+	counts := map[[2]string]float64{}
 	count := func(types []string, state string) {
 		if len(types) == 0 {
 			types = []string{unknownTypeLabel}
@@ -288,17 +308,21 @@ func (m *Manager) updateGaugeLocked() {
 			if !slices.Contains(known, t) {
 				t = unknownTypeLabel
 			}
-			m.m.channels.WithLabelValues(t, state).Inc()
+			counts[[2]string{t, state}]++
 		}
-	}
-	for _, t := range known {
-		m.m.channels.WithLabelValues(t, stateValid)
-		m.m.channels.WithLabelValues(t, stateInvalid)
 	}
 	for _, c := range m.channels {
 		count(c.types, stateValid)
 	}
 	for _, types := range m.invalid {
 		count(types, stateInvalid)
+	}
+	for _, t := range known {
+		for _, st := range []string{stateValid, stateInvalid} {
+			if t == unknownTypeLabel && st == stateValid {
+				continue // a channel of unknown type is never valid
+			}
+			m.m.channels.WithLabelValues(t, st).Set(counts[[2]string{t, st}])
+		}
 	}
 }

@@ -140,7 +140,7 @@ func parseFlat(typ string, data map[string][]byte) (receiverBody, error) {
 			entry[k] = raw
 			continue
 		}
-		entry[k] = parsed
+		entry[k] = normalize(parsed)
 	}
 	return receiverBody{typ + "_configs": {entry}}, nil
 }
@@ -215,8 +215,15 @@ func normalize(v any) any {
 	return v
 }
 
-// fileFields returns the paths of every key ending in "_file", at any
-// depth: fields that make the sidecar read a local file.
+// readsFile reports whether a configuration key makes the sidecar read a
+// local file: every "*_file" key, and the "files" list of an http_headers
+// entry.
+func readsFile(path, key string) bool {
+	return strings.HasSuffix(key, "_file") || (key == "files" && strings.Contains(path, ".http_headers."))
+}
+
+// fileFields returns the paths of every field that makes the sidecar read a
+// local file, at any depth.
 func fileFields(body receiverBody) []string {
 	var out []string
 	for k, entries := range body {
@@ -233,7 +240,7 @@ func walkFiles(path string, v any, out *[]string) {
 	case map[string]any:
 		for k, val := range t {
 			p := path + "." + k
-			if strings.HasSuffix(k, "_file") {
+			if readsFile(p, k) {
 				*out = append(*out, p)
 				continue
 			}
@@ -309,7 +316,7 @@ func tenantGlobal(global map[string]any, body receiverBody) map[string]any {
 	}
 	for typ, rule := range credentialsByEndpoint {
 		for _, e := range body[typ+"_configs"] {
-			if slices.ContainsFunc(rule.endpoints, func(k string) bool { _, ok := e[k]; return ok }) {
+			if redirectsTraffic(e) || slices.ContainsFunc(rule.endpoints, func(k string) bool { _, ok := e[k]; return ok }) {
 				for _, c := range rule.credentials {
 					delete(out, c)
 				}
@@ -319,11 +326,50 @@ func tenantGlobal(global map[string]any, body receiverBody) map[string]any {
 	return out
 }
 
+// trafficKeys are http_config settings that let whoever sets them see or
+// divert a request, even to the admin's endpoint: a proxy reads it, and a
+// TLS override lets the tenant's proxy pose as the endpoint.
+var trafficKeys = []string{"proxy_url", "proxy_from_environment", "proxy_connect_header", "no_proxy", "tls_config"}
+
+func redirectsTraffic(entry map[string]any) bool {
+	hc, ok := entry["http_config"].(map[string]any)
+	if !ok {
+		return false
+	}
+	return slices.ContainsFunc(trafficKeys, func(k string) bool { _, ok := hc[k]; return ok })
+}
+
+// checkTenantSNS refuses SNS settings that make the AWS SDK connect or read
+// files on its own, out of the Guard's reach: its own HTTP client, and the
+// default credential chain (profiles, web identity token files, the
+// instance metadata service).
+func checkTenantSNS(body receiverBody, awsCABundle bool) error {
+	for i, e := range body["sns_configs"] {
+		path := fmt.Sprintf("sns_configs[%d]", i)
+		if v, _ := e["use_aws_http_client"].(bool); v {
+			return fmt.Errorf("%s.use_aws_http_client: not allowed in tenant channels (the AWS client bypasses the network rules)", path)
+		}
+		if awsCABundle {
+			return fmt.Errorf("%s: tenant SNS channels are refused while AWS_CA_BUNDLE is set (the AWS client would bypass the network rules)", path)
+		}
+		sig, _ := e["sigv4"].(map[string]any)
+		for _, k := range []string{"profile", "role_arn"} {
+			if _, ok := sig[k]; ok {
+				return fmt.Errorf("%s.sigv4.%s: not allowed in tenant channels (it reads the sidecar's AWS configuration)", path, k)
+			}
+		}
+		if _, ok := sig["access_key"]; !ok {
+			return fmt.Errorf("%s.sigv4.access_key: required in tenant channels (without it the AWS client uses the sidecar's own credentials)", path)
+		}
+	}
+	return nil
+}
+
 func stripFiles(v any) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, val := range t {
-			if strings.HasSuffix(k, "_file") {
+			if strings.HasSuffix(k, "_file") || k == "files" {
 				delete(t, k)
 				continue
 			}

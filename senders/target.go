@@ -120,7 +120,7 @@ func (t *target) deliver(ctx context.Context, b *batch) {
 
 func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcome {
 	alerts := t.alerts(b, start)
-	nctx := notifyContext(ctx, t.channelID, b, t.d.policy.RepeatInterval, start)
+	nctx := notifyContext(ctx, t.channelID, b, b.repeat, start)
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     t.opts.RetryInitialInterval,
 		RandomizationFactor: 0.5,
@@ -128,7 +128,7 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 		MaxInterval:         time.Minute,
 	}
 	bo.Reset()
-	log := t.log.With("group", b.groupKey, "firing", len(b.firing), "resolved", len(b.resolved))
+	log := t.log.With("group", b.groupKey, "firing", len(b.firingIncs), "resolved", len(b.resolvedIncs))
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(nctx, t.opts.AttemptTimeout)
 		retry, err := t.notify(actx, alerts)
@@ -201,11 +201,11 @@ func (t *target) alerts(b *batch, now time.Time) []*types.Alert {
 		}
 		return a
 	}
-	for _, m := range b.firing {
-		out = append(out, conv(m.inc, false))
+	for _, inc := range b.firingIncs {
+		out = append(out, conv(inc, false))
 	}
-	for _, m := range b.resolved {
-		out = append(out, conv(m.inc, true))
+	for _, inc := range b.resolvedIncs {
+		out = append(out, conv(inc, true))
 	}
 	return out
 }
@@ -220,13 +220,13 @@ func notifyContext(ctx context.Context, channelID string, b *batch, repeat time.
 	ctx = notify.WithNow(ctx, now)
 	ctx = notify.WithRepeatInterval(ctx, repeat)
 	ctx = notify.WithNotificationReason(ctx, b.reason)
-	firing := make([]uint64, 0, len(b.firing))
-	for _, m := range b.firing {
-		firing = append(firing, uint64(m.inc.Labels.Fingerprint()))
+	firing := make([]uint64, 0, len(b.firingIncs))
+	for _, inc := range b.firingIncs {
+		firing = append(firing, uint64(inc.Labels.Fingerprint()))
 	}
-	resolved := make([]uint64, 0, len(b.resolved))
-	for _, m := range b.resolved {
-		resolved = append(resolved, uint64(m.inc.Labels.Fingerprint()))
+	resolved := make([]uint64, 0, len(b.resolvedIncs))
+	for _, inc := range b.resolvedIncs {
+		resolved = append(resolved, uint64(inc.Labels.Fingerprint()))
 	}
 	ctx = notify.WithFiringAlerts(ctx, firing)
 	return notify.WithResolvedAlerts(ctx, resolved)

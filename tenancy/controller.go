@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -186,10 +187,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.syncSecret(s.Namespace + "/" + s.Name)
 		}
 	}
+	c.router.SetReady()
 	c.mu.Lock()
 	c.synced = true
 	c.mu.Unlock()
-	c.router.SetReady()
 	c.log.Info("Channels loaded", "channels", len(c.secrets.GetStore().ListKeys()))
 	go wait.UntilWithContext(ctx, c.worker, 0)
 	<-ctx.Done()
@@ -306,6 +307,16 @@ func (c *Controller) syncGlobal() {
 		}
 	}
 	sort.Slice(globals, func(i, j int) bool { return globals[i].Name < globals[j].Name })
+	// Forget reports about global Secrets that are gone, so that one
+	// created again is reported again.
+	c.mu.Lock()
+	for key := range c.reported {
+		name, ok := strings.CutPrefix(key, "global/")
+		if ok && !slices.ContainsFunc(globals, func(s *corev1.Secret) bool { return s.Name == name }) {
+			delete(c.reported, key)
+		}
+	}
+	c.mu.Unlock()
 	if len(globals) == 0 {
 		if err := c.builder.SetGlobal(nil); err != nil {
 			c.log.Error("Resetting global defaults failed", "err", err)

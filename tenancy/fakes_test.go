@@ -2,7 +2,9 @@ package tenancy
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -12,10 +14,17 @@ import (
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
 )
+
+func TestMain(m *testing.M) {
+	// client-go logs through klog; keep test output to the tests'.
+	klog.SetSlogLogger(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
 
 // testNamespace is the sidecar's own namespace in every test.
 const testNamespace = "amtenant"

@@ -117,6 +117,33 @@ func (d *Dir) readFile(path string) ([]object, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.parse(raw)
+}
+
+// ParseObjects parses the Namespaces and Secrets of a manifest file the way
+// --objects.dir does (several documents, kind: List, stringData merged into
+// data). Objects without a namespace get defaultNamespace.
+func ParseObjects(raw []byte, defaultNamespace string) ([]*corev1.Namespace, []*corev1.Secret, error) {
+	objs, err := (&Dir{namespace: defaultNamespace}).parse(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		nss     []*corev1.Namespace
+		secrets []*corev1.Secret
+	)
+	for _, o := range objs {
+		if o.namespace != nil {
+			nss = append(nss, o.namespace)
+		}
+		if o.secret != nil {
+			secrets = append(secrets, o.secret)
+		}
+	}
+	return nss, secrets, nil
+}
+
+func (d *Dir) parse(raw []byte) ([]object, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
 	var out []object
 	for doc := 1; ; doc++ {

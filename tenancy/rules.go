@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/alertmanager/matcher/compat"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/amtenant/amtenant/channel"
@@ -135,6 +136,14 @@ func (c *Config) classify(s *corev1.Secret, tenantOf func(ns string) (string, bo
 	return out, nil
 }
 
+// ParseMatcher parses one matcher as Alertmanager v0.34 does by default:
+// the UTF-8 syntax, falling back to the classic one.
+var ParseMatcher = func(s string) (*labels.Matcher, error) {
+	return fallbackParser(s, "amtenant")
+}
+
+var fallbackParser = compat.FallbackMatcherParser(promslog.NewNopLogger())
+
 // policy reads the routing annotations.
 func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
 	p := channel.Policy{
@@ -148,7 +157,7 @@ func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
-			m, err := compat.Matcher(line, "amtenant")
+			m, err := ParseMatcher(line)
 			if err != nil {
 				return p, fmt.Errorf("annotation %s, line %d: %w", AnnotationMatch, i+1, err)
 			}
@@ -157,10 +166,14 @@ func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
 	}
 	if v, ok := ann[AnnotationGroupBy]; ok {
 		p.GroupBy = nil
+		seen := map[string]bool{}
 		for part := range strings.SplitSeq(v, ",") {
 			part = strings.TrimSpace(part)
 			switch {
 			case part == "":
+				continue
+			case seen[part]:
+				return p, fmt.Errorf("annotation %s: %q is listed twice", AnnotationGroupBy, part)
 			case part == "...":
 				p.GroupByAll = true
 			case !model.LabelName(part).IsValid():
@@ -168,6 +181,11 @@ func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
 			default:
 				p.GroupBy = append(p.GroupBy, model.LabelName(part))
 			}
+			seen[part] = true
+		}
+		// As in Alertmanager's group_by: "..." stands alone.
+		if p.GroupByAll && len(p.GroupBy) > 0 {
+			return p, fmt.Errorf("annotation %s: \"...\" groups by all labels and cannot be combined with label names", AnnotationGroupBy)
 		}
 	}
 	var err error

@@ -553,8 +553,6 @@ func TestPolicyMatchersMatch(t *testing.T) {
 // syntax, where a label name that is not a classic Prometheus name is
 // quoted. DESIGN.md §3 says the annotation holds "Alertmanager matchers".
 func TestPolicyUTF8LabelNameMatcher(t *testing.T) {
-	t.Skip("BUG: rules.go policy: compat.Matcher runs Alertmanager's classic parser (nothing calls compat.InitFromFlags), " +
-		"so the UTF-8 matcher \"service.name\"=\"checkout\" is rejected with \"bad matcher format\"")
 	cfg := testConfig()
 	p, err := cfg.policy(map[string]string{AnnotationMatch: `"service.name"="checkout"`})
 	if err != nil {
@@ -562,5 +560,19 @@ func TestPolicyUTF8LabelNameMatcher(t *testing.T) {
 	}
 	if !p.Matchers.Matches(model.LabelSet{"service.name": "checkout"}) {
 		t.Errorf("matcher %v does not match service.name=checkout", p.Matchers)
+	}
+}
+
+// Alertmanager rejects a group_by that mixes "..." with label names, and
+// one that names a label twice (config.Route.UnmarshalYAML); the
+// annotation follows Alertmanager's schema.
+func TestPolicyGroupByLikeAlertmanager(t *testing.T) {
+	cfg := testConfig()
+	for _, v := range []string{"..., alertname", "alertname, alertname"} {
+		t.Run(v, func(t *testing.T) {
+			if _, err := cfg.policy(map[string]string{AnnotationGroupBy: v}); err == nil {
+				t.Errorf("group-by %q: got no error", v)
+			}
+		})
 	}
 }

@@ -42,11 +42,26 @@ func main() {
 	app.Version(version.Print("amtenant"))
 	app.HelpFlag.Short('h')
 	o.register(app)
-	if _, err := app.Parse(os.Args[1:]); err != nil {
+	runCmd := app.Command("run", "Run the sidecar (the default command).").Default()
+	checkCmd := app.Command("check", "Validate channel Secrets in YAML files offline, as the sidecar would; exit 1 on any problem.")
+	checkFiles_ := checkCmd.Arg("file", "Manifest files (as for kubectl apply).").Required().ExistingFiles()
+	sendCmd := app.Command("send-test", "Send a clearly marked test notification through a channel and print each integration's answer.")
+	sendChannel := sendCmd.Flag("channel", "The channel Secret, NAMESPACE/NAME (from --objects.dir, else the Kubernetes API).").Required().String()
+	explainCmd := app.Command("explain", "Ask a running sidecar why an alert was or was not notified.")
+	explainAlert := explainCmd.Flag("alert", `Matchers selecting the alert, e.g. 'alertname="X",namespace="team-a"'.`).String()
+	explainFP := explainCmd.Flag("fingerprint", "The alert's fingerprint.").String()
+	explainURL := explainCmd.Flag("url", "Base URL of the running sidecar's web port.").Default("http://127.0.0.1:9097").String()
+	cmd, err := app.Parse(os.Args[1:])
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if err := o.Validate(); err != nil {
+	if cmd == runCmd.FullCommand() {
+		if err := o.Validate(); err != nil {
+			fmt.Fprintln(os.Stderr, "invalid options:\n"+err.Error())
+			os.Exit(2)
+		}
+	} else if err := o.validateCommon(); err != nil {
 		fmt.Fprintln(os.Stderr, "invalid options:\n"+err.Error())
 		os.Exit(2)
 	}
@@ -54,9 +69,33 @@ func main() {
 	klog.SetSlogLogger(logger.With("component", "client-go"))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, &o, logger); err != nil {
-		logger.Error("Exiting", "err", err)
-		os.Exit(1)
+	switch cmd {
+	case checkCmd.FullCommand():
+		n, err := checkFiles(&o, *checkFiles_, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if n > 0 {
+			fmt.Fprintf(os.Stderr, "%d problem(s)\n", n)
+			os.Exit(1)
+		}
+		fmt.Println("all channels valid")
+	case sendCmd.FullCommand():
+		if err := sendTest(ctx, &o, *sendChannel, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	case explainCmd.FullCommand():
+		if err := explainRemote(ctx, *explainURL, *explainAlert, *explainFP, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	default:
+		if err := run(ctx, &o, logger); err != nil {
+			logger.Error("Exiting", "err", err)
+			os.Exit(1)
+		}
 	}
 }
 

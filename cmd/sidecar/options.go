@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/alertmanager/matcher/compat"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 
 	"github.com/amtenant/amtenant/senders"
+	"github.com/amtenant/amtenant/tenancy"
 )
 
 // Options are the command-line settings (DESIGN.md §4, a contract).
@@ -108,7 +108,31 @@ func (o *Options) register(app *kingpin.Application) {
 	promslogflag.AddFlags(app, &o.Log)
 }
 
-// Validate checks the options and fills in derived values.
+// validateCommon checks what the subcommands need too: URLs, the deny
+// list, the namespace.
+func (o *Options) validateCommon() error {
+	var errs []error
+	u, err := parseBaseURL(o.AlertmanagerURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--alertmanager.url: %w", err))
+	}
+	o.amURL = u
+	if o.AlertmanagerExternalURL == "" {
+		o.externalURL = u
+	} else if o.externalURL, err = parseBaseURL(o.AlertmanagerExternalURL); err != nil {
+		errs = append(errs, fmt.Errorf("--alertmanager.external-url: %w", err))
+	}
+	if o.denyCIDRs, err = senders.ParseCIDRs(o.TenantDenyCIDRs); err != nil {
+		errs = append(errs, fmt.Errorf("--security.tenant-deny-cidrs: %w", err))
+	}
+	if o.Namespace == "" {
+		errs = append(errs, errors.New("--namespace must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the options of the sidecar itself and fills in derived
+// values.
 func (o *Options) Validate() error {
 	var errs []error
 	u, err := parseBaseURL(o.AlertmanagerURL)
@@ -122,7 +146,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--alertmanager.external-url: %w", err))
 	}
 	for _, f := range o.AlertmanagerFilter {
-		if _, err := compat.Matcher(f, "amtenant"); err != nil {
+		if _, err := tenancy.ParseMatcher(f); err != nil {
 			errs = append(errs, fmt.Errorf("--alertmanager.filter %q: %w", f, err))
 		}
 	}

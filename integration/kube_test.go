@@ -1,0 +1,279 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The Kubernetes tests share one kube-apiserver and run one after another;
+// each uses namespaces of its own (k1-…, k2-…), so that their channels
+// never meet.
+
+const serviceAccount = "system:serviceaccount:monitoring:amtenant"
+
+func TestKubeRoutingHotReloadAndEvents(t *testing.T) {
+	c := startCluster(t)
+	am := startAlertmanager(t)
+	s := newSink(t)
+	c.namespace(t, "k1-mon", nil)
+	c.namespace(t, "k1-a", map[string]string{"amtenant.io/tenant": "k1-alpha"})
+	c.namespace(t, "k1-b", nil)
+	c.secret(t, channelSecret("k1-a", "hook", nil, nil, map[string]string{"type": "webhook", "url": s.url("/a")}))
+	c.secret(t, channelSecret("k1-b", "hook", nil, nil, map[string]string{"receiver.yaml": "webhook_configs:\n- url: " + s.url("/b") + "\n"}))
+	c.secret(t, channelSecret("k1-mon", "all", map[string]string{"amtenant.io/scope": "all"}, map[string]string{"amtenant.io/group-by": "..."},
+		map[string]string{"type": "webhook", "url": s.url("/all"), "send_resolved": "false"}))
+	// Not a channel: never read.
+	unrelated := channelSecret("k1-a", "unrelated", nil, nil, map[string]string{"password": "hunter2"})
+	unrelated.Labels = nil
+	c.secret(t, unrelated)
+	sc := startKubeSidecar(t, am, c, "k1-mon", serviceAccount)
+
+	start := time.Now().Add(-time.Minute)
+	a := firing(start, "alertname", "A", "namespace", "k1-a")
+	b := firing(start, "alertname", "B", "namespace", "k1-b")
+	cl := firing(start, "alertname", "C")
+	am.post(a, b, cl)
+	eventually(t, 20*time.Second, "first notifications", func() bool {
+		return len(s.alertsAt("/a")) == 1 && len(s.alertsAt("/b")) == 1 && len(s.alertsAt("/all")) == 3
+	})
+	if got := s.at("/a")[0]; got.Alerts[0].Labels["tenant"] != "k1-alpha" || got.Receiver != "k1-a/hook" {
+		t.Errorf("/a got receiver %q tenant %q", got.Receiver, got.Alerts[0].Labels["tenant"])
+	}
+
+	// Firing then resolved, once each.
+	am.post(resolvedAlert(start, "alertname", "A", "namespace", "k1-a"))
+	eventually(t, 20*time.Second, "A resolved", func() bool { return slices.Contains(s.alertsAt("/a"), "A/resolved") })
+
+	// A channel created while B fires gets it once; editing a channel does
+	// not notify again; deleting one stops it.
+	c.secret(t, channelSecret("k1-b", "late", nil, nil, map[string]string{"type": "webhook", "url": s.url("/late")}))
+	eventually(t, 20*time.Second, "new channel gets B", func() bool { return slices.Equal(s.alertsAt("/late"), []string{"B/firing"}) })
+	c.secret(t, channelSecret("k1-b", "hook", nil, nil, map[string]string{"receiver.yaml": "webhook_configs:\n- url: " + s.url("/b2") + "\n"}))
+	time.Sleep(2 * time.Second)
+	if got := s.alertsAt("/b2"); len(got) != 0 {
+		t.Errorf("editing the channel notified again: %v", got)
+	}
+	if err := c.admin.CoreV1().Secrets("k1-b").Delete(context.Background(), "late", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	am.post(a, b, cl, firing(start, "alertname", "B2", "namespace", "k1-b"))
+	eventually(t, 20*time.Second, "B2 on the edited channel", func() bool { return slices.Contains(s.alertsAt("/b2"), "B2/firing") })
+	time.Sleep(time.Second)
+	if slices.Contains(s.alertsAt("/late"), "B2/firing") {
+		t.Errorf("a deleted channel was notified: %v", s.alertsAt("/late"))
+	}
+
+	// Relabelling a namespace moves its alerts to the other tenant.
+	ns, err := c.admin.CoreV1().Namespaces().Get(context.Background(), "k1-b", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels = map[string]string{"amtenant.io/tenant": "k1-alpha"}
+	if _, err := c.admin.CoreV1().Namespaces().Update(context.Background(), ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "B moved to tenant k1-alpha's channel", func() bool {
+		return slices.Contains(s.alertsAt("/a"), "B/firing") && slices.Contains(s.alertsAt("/a"), "B2/firing")
+	})
+
+	// Events where users look.
+	c.secret(t, channelSecret("k1-a", "broken", nil, nil, map[string]string{"type": "slak", "url": "https://example.com/" + "t0ps3cret"}))
+	c.secret(t, channelSecret("k1-a", "greedy", map[string]string{"amtenant.io/scope": "all"}, nil, map[string]string{"type": "webhook", "url": s.url("/greedy")}))
+	eventually(t, 20*time.Second, "Events", func() bool {
+		has := func(ns, name, prefix string) bool {
+			return slices.ContainsFunc(c.events(t, ns, name), func(e string) bool { return strings.HasPrefix(e, prefix) })
+		}
+		return has("k1-a", "broken", "Warning InvalidChannel") && has("k1-a", "greedy", "Warning TenantClaimIgnored") &&
+			has("k1-a", "hook", "Normal ChannelReady")
+	})
+	for _, e := range c.events(t, "k1-a", "broken") {
+		if strings.Contains(e, "t0ps3cret") {
+			t.Errorf("an Event contains a secret value: %s", e)
+		}
+	}
+	if strings.Contains(sc.proc.logText(), "t0ps3cret") || strings.Contains(sc.proc.logText(), "hunter2") {
+		t.Error("the log contains a secret value")
+	}
+
+	// No Secret but channel Secrets was ever read: every request of the
+	// sidecar on Secrets carried the label selector.
+	requests := c.secretRequests(t, serviceAccount)
+	if len(requests) == 0 {
+		t.Fatal("the audit log shows no Secret request by the sidecar")
+	}
+	for _, r := range requests {
+		if !strings.Contains(r, "labelSelector=amtenant.io%2Fchannel") && !strings.Contains(r, "labelSelector=amtenant.io%2Fglobal") {
+			t.Errorf("the sidecar read Secrets without its label selector: %s", r)
+		}
+	}
+}
+
+// secretRequests returns the request URIs of every audited Secret request
+// made by user.
+func (c *cluster) secretRequests(t testing.TB, user string) []string {
+	t.Helper()
+	f, err := os.Open(c.auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev struct {
+			RequestURI string `json:"requestURI"`
+			User       struct {
+				Username string `json:"username"`
+			} `json:"user"`
+			ImpersonatedUser *struct {
+				Username string `json:"username"`
+			} `json:"impersonatedUser"`
+			ObjectRef *struct {
+				Resource string `json:"resource"`
+			} `json:"objectRef"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.ObjectRef == nil || ev.ObjectRef.Resource != "secrets" {
+			continue
+		}
+		if ev.User.Username == user || (ev.ImpersonatedUser != nil && ev.ImpersonatedUser.Username == user) {
+			out = append(out, ev.RequestURI)
+		}
+	}
+	return out
+}
+
+func TestKubeEmailThroughSMTP(t *testing.T) {
+	c := startCluster(t)
+	am := startAlertmanager(t)
+	mailer := newSMTPServer(t)
+	c.namespace(t, "k2-mon", nil)
+	c.namespace(t, "k2-a", nil)
+	global := channelSecret("k2-mon", "global", nil, nil, map[string]string{
+		"global.yaml": "smtp_smarthost: " + mailer.addr + "\nsmtp_from: alerts@amtenant.test\nsmtp_require_tls: false\n",
+	})
+	global.Labels = map[string]string{"amtenant.io/global": ""}
+	c.secret(t, global)
+	// An admin channel: trusted, so it may use the relay on loopback.
+	c.secret(t, channelSecret("k2-mon", "mail", map[string]string{"amtenant.io/tenant": "k2-a"}, nil, map[string]string{
+		"type": "email", "to": "oncall@k2-a.test, lead@k2-a.test", "send_resolved": "true",
+	}))
+	startKubeSidecar(t, am, c, "k2-mon", serviceAccount)
+
+	start := time.Now().Add(-time.Minute)
+	am.post(firing(start, "alertname", "DiskFull", "namespace", "k2-a"))
+	eventually(t, 20*time.Second, "an email", func() bool { return len(mailer.mails()) == 1 })
+	m := mailer.mails()[0]
+	slices.Sort(m.To)
+	if m.From != "alerts@amtenant.test" || !slices.Equal(m.To, []string{"lead@k2-a.test", "oncall@k2-a.test"}) {
+		t.Errorf("mail from %q to %v", m.From, m.To)
+	}
+	if !strings.Contains(m.Data, "DiskFull") || !strings.Contains(m.Data, "k2-a") {
+		t.Errorf("mail does not mention the alert:\n%s", tail(m.Data, 2000))
+	}
+	am.post(resolvedAlert(start, "alertname", "DiskFull", "namespace", "k2-a"))
+	eventually(t, 20*time.Second, "the resolution email", func() bool { return len(mailer.mails()) == 2 })
+	if !strings.Contains(mailer.mails()[1].Data, "RESOLVED") {
+		t.Errorf("second mail is not the resolution")
+	}
+}
+
+// TestKubeAdminOnlyAndForbidden runs the sidecar as a ServiceAccount with
+// exactly the admin-only component's permissions.
+func TestKubeAdminOnlyAndForbidden(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	c.namespace(t, "k3-mon", nil)
+	c.namespace(t, "k3-a", nil)
+	objs, err := render(repoRoot(t) + "/examples/admin-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Install the component's rules under other names, for a ServiceAccount
+	// of this test, in this test's namespace.
+	const sa = "system:serviceaccount:k3-mon:amtenant"
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole":
+			var cr rbacv1.ClusterRole
+			mustConvert(t, o.Object, &cr)
+			cr.ObjectMeta = metav1.ObjectMeta{Name: "k3-amtenant"}
+			if _, err := c.admin.RbacV1().ClusterRoles().Create(ctx, &cr, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "k3-amtenant"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "k3-amtenant"},
+				Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "amtenant", Namespace: "k3-mon"}}}
+			if _, err := c.admin.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		case "Role":
+			var r rbacv1.Role
+			mustConvert(t, o.Object, &r)
+			r.ObjectMeta = metav1.ObjectMeta{Name: "amtenant", Namespace: "k3-mon"}
+			if _, err := c.admin.RbacV1().Roles("k3-mon").Create(ctx, &r, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "amtenant", Namespace: "k3-mon"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "amtenant"},
+				Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "amtenant", Namespace: "k3-mon"}}}
+			if _, err := c.admin.RbacV1().RoleBindings("k3-mon").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	am := startAlertmanager(t)
+	s := newSink(t)
+	c.secret(t, channelSecret("k3-mon", "admin", map[string]string{"amtenant.io/tenant": "k3-a"}, nil, map[string]string{"type": "webhook", "url": s.url("/admin")}))
+	c.secret(t, channelSecret("k3-a", "tenant", nil, nil, map[string]string{"type": "webhook", "url": s.url("/tenant")}))
+
+	// With --no-tenancy.tenant-secrets the Role is enough: admin channels
+	// work, tenant Secrets are not looked at.
+	sc := startKubeSidecar(t, am, c, "k3-mon", sa, "--no-tenancy.tenant-secrets")
+	start := time.Now().Add(-time.Minute)
+	am.post(firing(start, "alertname", "X", "namespace", "k3-a"))
+	eventually(t, 20*time.Second, "the admin channel", func() bool { return len(s.alertsAt("/admin")) == 1 })
+	time.Sleep(time.Second)
+	if len(s.alertsAt("/tenant")) != 0 {
+		t.Errorf("a tenant channel was used with tenant Secrets off")
+	}
+	if strings.Contains(sc.proc.logText(), "forbids") {
+		t.Errorf("admin-only mode hit a forbidden resource:\n%s", tail(sc.proc.logText(), 3000))
+	}
+	sc.proc.stop()
+
+	// Without the flag the same account cannot list Secrets cluster-wide:
+	// one clear log line, and the sidecar still runs and polls.
+	sc2 := startKubeSidecar(t, am, c, "k3-mon", sa)
+	eventually(t, 20*time.Second, "the forbidden log line", func() bool {
+		return strings.Contains(sc2.proc.logText(), `msg="Kubernetes API forbids reading a resource; check the sidecar's RBAC (manifests/)" resource=secrets`)
+	})
+	time.Sleep(3 * time.Second)
+	if n := strings.Count(sc2.proc.logText(), "forbids reading a resource"); n != 1 {
+		t.Errorf("the forbidden resource was logged %d times, want once", n)
+	}
+}
+
+func mustConvert(t testing.TB, m map[string]any, into any) {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,527 @@
+package senders
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/channel"
+)
+
+// builtOf returns the channel currently built for id.
+func builtOf(m *Manager, id string) *builtChannel {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.channels[id]
+}
+
+func TestApplySameSpecIsNoop(t *testing.T) {
+	s := newSink(t, nil)
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+	spec := webhookSpec("team-a/hook", false, s.URL())
+	types, err := m.Apply(spec)
+	if err != nil || !slices.Equal(types, []string{"webhook"}) {
+		t.Fatalf("Apply: got %v, %v", types, err)
+	}
+	first := builtOf(m, spec.ID)
+	// A copy of the spec, as the informer hands a new object.
+	again := spec
+	again.Data = kv("type", "webhook", "url", s.URL())
+	types, err = m.Apply(again)
+	if err != nil || !slices.Equal(types, []string{"webhook"}) {
+		t.Fatalf("second Apply: got %v, %v", types, err)
+	}
+	if builtOf(m, spec.ID) != first {
+		t.Error("applying the same spec rebuilt the channel")
+	}
+	syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
+	waitDelivered(t, reg, "webhook", 1)
+	consistently(t, 100*time.Millisecond, func() bool { return s.count() == 1 }, say("got %d requests, want 1", s.countAny))
+}
+
+func TestApplyEditKeepsDeliveryState(t *testing.T) {
+	s := newSink(t, nil)
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+	const id = "team-a/hook"
+	mustApply(t, m, webhookSpec(id, false, s.URL()))
+	a := newInc(1, alert.Firing, "alertname", "A")
+	syncOne(m, id, a)
+	waitDelivered(t, reg, "webhook", 1)
+	before := builtOf(m, id)
+
+	edits := []channel.Spec{
+		webhookSpec(id, false, s.URL(), "max_alerts", "10"),
+		webhookSpec(id, false, s.URL()+"/moved"),
+	}
+	longer := webhookSpec(id, false, s.URL()+"/moved")
+	longer.Policy.GroupWait = 30 * time.Millisecond
+	edits = append(edits, longer)
+	for i, spec := range edits {
+		mustApply(t, m, spec)
+		if builtOf(m, id) == before {
+			t.Fatalf("edit %d: the channel was not rebuilt", i)
+		}
+		before = builtOf(m, id)
+		syncOne(m, id, a)
+		consistently(t, 100*time.Millisecond, func() bool { return s.count() == 1 },
+			say("edit %d: got %d requests, want 1: an edit notified an already notified alert again", val(i), s.countAny))
+	}
+
+	// The edited channel delivers new alerts, to its new URL.
+	syncOne(m, id, a, newInc(2, alert.Firing, "alertname", "B"))
+	waitDelivered(t, reg, "webhook", 2)
+	eventually(t, 5*time.Second, func() bool { return s.count() == 2 }, say("got %d requests, want 2", s.countAny))
+	msg := s.requests()[1].msg
+	if len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "B" {
+		t.Errorf("second message: got %+v, want alert B only", msg.Alerts)
+	}
+}
+
+func TestApplyInvalidUpdateKeepsOld(t *testing.T) {
+	s := newSink(t, nil)
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+	const id = "team-a/hook"
+	mustApply(t, m, webhookSpec(id, false, s.URL()))
+	old := builtOf(m, id)
+
+	bad := webhookSpec(id, false, s.URL(), "send_resolved", "maybe")
+	types, err := m.Apply(bad)
+	if err == nil {
+		t.Fatal("Apply of an invalid update: got no error")
+	}
+	for _, w := range []string{id + ":", "send_resolved", "the previous configuration keeps delivering"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+	if !slices.Equal(types, []string{"webhook"}) {
+		t.Errorf("types: got %v, want [webhook]", types)
+	}
+	if builtOf(m, id) != old {
+		t.Error("the invalid update replaced the working channel")
+	}
+	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "invalid"); got != 1 {
+		t.Errorf("amtenant_channels{webhook,invalid}: got %v, want 1", got)
+	}
+
+	syncOne(m, id, newInc(1, alert.Firing, "alertname", "A"))
+	waitDelivered(t, reg, "webhook", 1)
+	if s.count() != 1 {
+		t.Errorf("got %d requests, want 1", s.count())
+	}
+}
+
+func TestApplyRevertAfterInvalidUpdate(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewManager(testOptions(t, NewGuard(nil)), reg)
+	good := webhookSpec("team-a/hook", false, "http://hook.example/")
+	mustApply(t, m, good)
+	if _, err := m.Apply(webhookSpec("team-a/hook", false, "http://hook.example/", "send_resolved", "maybe")); err == nil {
+		t.Fatal("invalid update: got no error")
+	}
+	mustApply(t, m, good)
+	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "invalid"); got != 0 {
+		t.Errorf("amtenant_channels{webhook,invalid} after the revert: got %v, want 0", got)
+	}
+	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "valid"); got != 1 {
+		t.Errorf("amtenant_channels{webhook,valid}: got %v, want 1", got)
+	}
+}
+
+func TestApplyBeforeStart(t *testing.T) {
+	s := newSink(t, nil)
+	reg := prometheus.NewRegistry()
+	m := NewManager(testOptions(t, NewGuard(nil)), reg)
+	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+	time.Sleep(50 * time.Millisecond) // more than the group wait
+	if s.count() != 0 {
+		t.Fatal("delivered before Start")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.Start(ctx)
+	defer m.Stop(time.Second)
+	waitDelivered(t, reg, "webhook", 1)
+}
+
+func TestRemoveStopsDeliveries(t *testing.T) {
+	s := newSink(t, nil)
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+	const id = "team-a/hook"
+	spec := webhookSpec(id, false, s.URL())
+	spec.Policy.GroupWait = 5 * time.Millisecond
+	spec.Policy.RepeatInterval = 40 * time.Millisecond
+	mustApply(t, m, spec)
+	syncOne(m, id, newInc(1, alert.Firing, "alertname", "A"))
+	// Repeats are running.
+	waitDelivered(t, reg, "webhook", 2)
+	m.Remove(id)
+	m.Remove("team-a/never-applied")
+	if builtOf(m, id) != nil {
+		t.Fatal("the channel is still there")
+	}
+	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "valid"); got != 0 {
+		t.Errorf("amtenant_channels{webhook,valid}: got %v, want 0", got)
+	}
+	// A notification in flight at Remove may still finish.
+	eventually(t, 5*time.Second, func() bool { return float64(s.count()) == deliveredCount(t, reg, "webhook") },
+		say("requests in flight after Remove: %d received, %v delivered", s.countAny, func() any { return deliveredCount(t, reg, "webhook") }))
+	n := s.count()
+	syncOne(m, id, newInc(2, alert.Firing, "alertname", "B"))
+	consistently(t, 200*time.Millisecond, func() bool { return s.count() == n },
+		say("got %d requests after Remove, want %d", s.countAny, val(n)))
+}
+
+func TestStopWaitsForInFlight(t *testing.T) {
+	started := make(chan struct{}, 1)
+	s := newSink(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		started <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	opts := testOptions(t, NewGuard(nil))
+	opts.AttemptTimeout = 5 * time.Second
+	m, reg := startManager(t, opts)
+	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no request")
+	}
+	m.Stop(5 * time.Second)
+	if got := deliveredCount(t, reg, "webhook"); got != 1 {
+		t.Errorf("delivered when Stop returned: got %v, want 1", got)
+	}
+}
+
+func TestStopGraceCancelsInFlight(t *testing.T) {
+	started := make(chan struct{}, 1)
+	s := newSink(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	opts := testOptions(t, NewGuard(nil))
+	opts.AttemptTimeout = 10 * time.Second
+	m, reg := startManager(t, opts)
+	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no request")
+	}
+	begin := time.Now()
+	m.Stop(100 * time.Millisecond)
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("Stop took %s with a 100ms grace", d)
+	}
+	if got := deliveredCount(t, reg, "webhook"); got != 0 {
+		t.Errorf("delivered: got %v, want 0", got)
+	}
+	// Canceled at shutdown is neither a failure to report nor a drop.
+	if got := droppedCount(t, reg, "webhook"); got != 0 {
+		t.Errorf("dropped: got %v, want 0", got)
+	}
+}
+
+// Sync replaces incarnations while deliveries read them; the race
+// detector must find nothing.
+func TestSyncDuringDeliveries(t *testing.T) {
+	s := newSink(t, nil)
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+	spec := webhookSpec("team-a/hook", false, s.URL())
+	spec.Policy.GroupWait = time.Millisecond
+	spec.Policy.RepeatInterval = 2 * time.Millisecond
+	mustApply(t, m, spec)
+	a := newInc(1, alert.Firing, "alertname", "A")
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		syncOne(m, spec.ID, with(a, alert.Firing))
+		time.Sleep(100 * time.Microsecond)
+	}
+	waitDelivered(t, reg, "webhook", 2)
+}
+
+func TestChannelsGauge(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewManager(testOptions(t, NewGuard(nil)), reg)
+	apply := func(id string, data map[string][]byte, wantErr bool) {
+		t.Helper()
+		_, err := m.Apply(channel.Spec{ID: id, Data: data, Policy: fastPolicy()})
+		if (err != nil) != wantErr {
+			t.Fatalf("Apply(%s): got error %v, want error %t", id, err, wantErr)
+		}
+	}
+	apply("platform/hook", kv("type", "webhook", "url", "http://hook.example/"), false)
+	apply("team-a/slack", kv("type", "slack", "api_url", "https://hooks.slack.com/services/x"), false)
+	apply("team-a/both", kv(KeyReceiver, "webhook_configs: [{url: 'http://a.example/'}]\nemail_configs: [{to: a@example.org, from: b@example.org, smarthost: 'smtp.example.org:25'}]\n"), false)
+	apply("team-b/bad", kv("type", "webhook", "send_resolved", "maybe"), true)
+	apply("team-b/pigeon", kv("type", "carrierpigeon"), true)
+	apply("team-b/pigeon2", kv(KeyReceiver, "carrierpigeon_configs: [{}]"), true)
+	apply("team-b/empty", kv("url", "http://x.example/"), true)
+	apply("team-b/secret-type", kv("type", secret), true)
+
+	gauge := func(typ, state string) float64 {
+		return metricValue(t, reg, "amtenant_channels", "type", typ, "state", state)
+	}
+	check := func(want map[[2]string]float64) {
+		t.Helper()
+		for k, v := range want {
+			if got := gauge(k[0], k[1]); got != v {
+				t.Errorf("amtenant_channels{type=%q,state=%q}: got %v, want %v", k[0], k[1], got, v)
+			}
+		}
+	}
+	check(map[[2]string]float64{
+		{"webhook", "valid"}:   2,
+		{"slack", "valid"}:     1,
+		{"email", "valid"}:     1,
+		{"webhook", "invalid"}: 1,
+		{"unknown", "invalid"}: 4,
+		{"slack", "invalid"}:   0,
+		{"unknown", "valid"}:   0,
+	})
+	// Known types are exported at zero.
+	n, err := testutil.GatherAndCount(reg, "amtenant_channels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2*len(KnownTypes()) + 1; n != want {
+		t.Errorf("amtenant_channels series: got %d, want %d (every known type in both states, and unknown)", n, want)
+	}
+
+	m.Remove("team-b/bad")
+	apply("team-b/pigeon", kv("type", "webhook", "url", "http://fixed.example/"), false)
+	check(map[[2]string]float64{
+		{"webhook", "valid"}:   3,
+		{"webhook", "invalid"}: 0,
+		{"unknown", "invalid"}: 3,
+	})
+
+	// Label values stay bounded and free of secrets.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				if strings.Contains(lp.GetValue(), secret) {
+					t.Errorf("%s has the secret in label %s", mf.GetName(), lp.GetName())
+				}
+			}
+		}
+	}
+}
+
+func TestMetricsInitialisedAndLintClean(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewManager(testOptions(t, nil), reg)
+	n, err := testutil.GatherAndCount(reg, "amtenant_notifications_failed_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// denied and Alertmanager's seven reasons, for every type.
+	if want := 8 * len(KnownTypes()); n != want {
+		t.Errorf("amtenant_notifications_failed_total series: got %d, want %d", n, want)
+	}
+	for _, name := range []string{"amtenant_notifications_total", "amtenant_notifications_dropped_total"} {
+		if n, _ := testutil.GatherAndCount(reg, name); n != len(KnownTypes()) {
+			t.Errorf("%s series: got %d, want %d", name, n, len(KnownTypes()))
+		}
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// Global defaults: the same global.yaml is inherited in full by admin
+// channels and without credentials that would follow a tenant's own
+// endpoint by tenant channels.
+const globalYAML = `
+smtp_smarthost: %s
+smtp_from: alertmanager@example.org
+smtp_auth_username: relay-user
+smtp_auth_password: s3cr3t-smtp-pass
+smtp_require_tls: false
+`
+
+func TestGlobalEmailInheritance(t *testing.T) {
+	relay := newSMTPSink(t)
+	own := newSMTPSink(t)
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+	if err := m.SetGlobal(kv(KeyGlobal, strings.ReplaceAll(globalYAML, "%s", relay.addr()))); err != nil {
+		t.Fatalf("SetGlobal: %v", err)
+	}
+	specs := []channel.Spec{
+		{ID: "platform/mail", Trusted: true, Data: kv("type", "email", "to", "ops@example.org"), Policy: fastPolicy()},
+		{ID: "team-a/mail", Data: kv("type", "email", "to", "team-a@example.org"), Policy: fastPolicy()},
+		{ID: "team-b/mail", Data: kv("type", "email", "to", "team-b@example.org", "smarthost", own.addr()), Policy: fastPolicy()},
+	}
+	byChannel := map[string][]*alert.Incarnation{}
+	for _, s := range specs {
+		mustApply(t, m, s)
+		byChannel[s.ID] = []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")}
+	}
+	m.Sync(time.Now(), byChannel)
+	waitDelivered(t, reg, "email", 3)
+
+	conns, mails, auths, froms := relay.snapshot()
+	if conns != 2 || mails != 2 {
+		t.Errorf("relay: got %d connections and %d mails, want 2 (admin and tenant without smarthost)", conns, mails)
+	}
+	if want := []string{"relay-user:s3cr3t-smtp-pass", "relay-user:s3cr3t-smtp-pass"}; !slices.Equal(auths, want) {
+		t.Errorf("relay AUTH: got %q, want %q", auths, want)
+	}
+	for _, f := range froms {
+		if !strings.Contains(f, "alertmanager@example.org") {
+			t.Errorf("relay MAIL: got %q, want the global from", f)
+		}
+	}
+	conns, mails, auths, froms = own.snapshot()
+	if conns != 1 || mails != 1 {
+		t.Errorf("tenant's own smarthost: got %d connections and %d mails, want 1", conns, mails)
+	}
+	if len(auths) != 0 {
+		t.Errorf("tenant's own smarthost received the global SMTP credentials: %q", auths)
+	}
+	if len(froms) != 1 || !strings.Contains(froms[0], "alertmanager@example.org") {
+		t.Errorf("tenant's own smarthost MAIL: got %q, want the global from", froms)
+	}
+}
+
+func TestGlobalHTTPConfigInheritance(t *testing.T) {
+	tests := []struct {
+		name       string
+		httpConfig string
+		wantHeader string
+	}{
+		{"authorization", "authorization: {credentials: s3cr3t-bearer-XYZ}", "Bearer s3cr3t-bearer-XYZ"},
+		{"basic_auth", "basic_auth: {username: admin, password: s3cr3t-basic-XYZ}", "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:s3cr3t-basic-XYZ"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSink(t, nil)
+			m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+			global := "http_config:\n  " + tt.httpConfig + "\n  http_headers: {X-Admin: {secrets: [s3cr3t-header-XYZ]}}\n"
+			if err := m.SetGlobal(kv(KeyGlobal, global)); err != nil {
+				t.Fatalf("SetGlobal: %v", err)
+			}
+			mustApply(t, m, webhookSpec("platform/hook", true, s.URL()+"/admin"))
+			mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()+"/tenant"))
+			a := newInc(1, alert.Firing, "alertname", "A")
+			m.Sync(time.Now(), map[string][]*alert.Incarnation{"platform/hook": {a}, "team-a/hook": {a}})
+			waitDelivered(t, reg, "webhook", 2)
+			for _, r := range s.requests() {
+				switch r.msg.Receiver {
+				case "platform/hook":
+					if got := r.header.Get("Authorization"); got != tt.wantHeader {
+						t.Errorf("admin webhook: Authorization %q, want %q", got, tt.wantHeader)
+					}
+					if got := r.header.Get("X-Admin"); got != "s3cr3t-header-XYZ" {
+						t.Errorf("admin webhook: X-Admin %q, want the global header", got)
+					}
+				case "team-a/hook":
+					if got := r.header.Get("Authorization"); got != "" {
+						t.Errorf("tenant webhook received the global credentials: Authorization %q", got)
+					}
+					if got := r.header.Get("X-Admin"); got != "" {
+						t.Errorf("tenant webhook received the global headers: X-Admin %q", got)
+					}
+				default:
+					t.Errorf("unexpected receiver %q", r.msg.Receiver)
+				}
+			}
+		})
+	}
+}
+
+func TestSetGlobal(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewManager(testOptions(t, NewGuard(nil)), reg)
+	mail := channel.Spec{ID: "platform/mail", Trusted: true, Data: kv("type", "email", "to", "ops@example.org"), Policy: fastPolicy()}
+
+	// No global yet: email has no smarthost.
+	if _, err := m.Apply(mail); err == nil || !strings.Contains(err.Error(), "smarthost") {
+		t.Fatalf("Apply without a global: got %v, want an error about the smarthost", err)
+	}
+	// The global section may come wrapped in "global:".
+	if err := m.SetGlobal(kv(KeyGlobal, "global:\n  smtp_smarthost: smtp.example.org:25\n  smtp_from: am@example.org\n")); err != nil {
+		t.Fatalf("SetGlobal: %v", err)
+	}
+	// The same spec is built again against the new global.
+	mustApply(t, m, mail)
+
+	for _, tt := range []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"invalid YAML", "smtp_smarthost: [" + secret + "\n", "invalid YAML"},
+		{"wrong type", "smtp_require_tls: " + secret + "\n", "global.yaml"},
+		{"invalid value", "smtp_smarthost: " + secret + "\n", "global.yaml"},
+		{"not a mapping", "- " + secret + "\n", "global.yaml"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := m.SetGlobal(kv(KeyGlobal, tt.yaml))
+			if err == nil {
+				t.Fatal("SetGlobal: got no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error contains the secret: %q", err)
+			}
+			// The previous defaults are in effect.
+			other := mail
+			other.ID = "platform/mail-" + strings.ReplaceAll(tt.name, " ", "-")
+			if _, err := m.Apply(other); err != nil {
+				t.Errorf("Apply after a failed SetGlobal: %v", err)
+			}
+		})
+	}
+
+	// An empty global Secret clears the defaults.
+	if err := m.SetGlobal(nil); err != nil {
+		t.Fatalf("SetGlobal(nil): %v", err)
+	}
+	if _, err := m.Apply(mail); err == nil {
+		t.Error("Apply after clearing the global: got no error")
+	}
+}
+
+// Stop while batches are being started; the race detector must find
+// nothing.
+func TestStopWhileBatchesStart(t *testing.T) {
+	s := newSink(t, nil)
+	for i := range 50 {
+		m := NewManager(testOptions(t, NewGuard(nil)), nil)
+		spec := webhookSpec("team-a/hook", false, s.URL())
+		spec.Policy.GroupWait = 0
+		spec.Policy.RepeatInterval = time.Microsecond
+		mustApply(t, m, spec)
+		m.Start(context.Background())
+		syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
+		time.Sleep(time.Duration(i%5) * 100 * time.Microsecond)
+		m.Stop(time.Second)
+	}
+}

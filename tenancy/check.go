@@ -1,0 +1,86 @@
+package tenancy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Problem is one thing wrong with a Secret, found by Check.
+type Problem struct {
+	// Secret is "<namespace>/<name>".
+	Secret  string
+	Message string
+}
+
+func (p Problem) String() string { return p.Secret + ": " + p.Message }
+
+// Check validates Secrets offline with exactly the rules the controller
+// applies: tenancy labels and annotations, then the builder (the senders'
+// parsing, Alertmanager's validation and the tenant security rules). The
+// global Secret among them, if any, is applied first. namespaces may be
+// empty; a namespace missing from it is taken to be its own tenant.
+func Check(cfg Config, namespaces []*corev1.Namespace, secrets []*corev1.Secret, b Builder) []Problem {
+	tenants := map[string]string{}
+	for _, ns := range namespaces {
+		t := ns.Labels[cfg.NamespaceTenantLabel]
+		if t == "" {
+			t = ns.Name
+		}
+		tenants[ns.Name] = t
+	}
+	tenantOf := func(ns string) (string, bool) {
+		if t, ok := tenants[ns]; ok {
+			return t, true
+		}
+		return ns, true
+	}
+	sorted := append([]*corev1.Secret(nil), secrets...)
+	sort.Slice(sorted, func(i, j int) bool {
+		// The global Secret first: channels inherit from it.
+		gi, gj := hasLabel(sorted[i], LabelGlobal), hasLabel(sorted[j], LabelGlobal)
+		if gi != gj {
+			return gi
+		}
+		return sorted[i].Namespace+"/"+sorted[i].Name < sorted[j].Namespace+"/"+sorted[j].Name
+	})
+	var out []Problem
+	add := func(s *corev1.Secret, format string, args ...any) {
+		out = append(out, Problem{Secret: s.Namespace + "/" + s.Name, Message: fmt.Sprintf(format, args...)})
+	}
+	globals := 0
+	for _, s := range sorted {
+		id := s.Namespace + "/" + s.Name
+		switch {
+		case hasLabel(s, LabelGlobal):
+			if s.Namespace != cfg.Namespace {
+				add(s, "a global Secret is only read in the sidecar's namespace %q; this one is ignored", cfg.Namespace)
+				continue
+			}
+			if globals++; globals > 1 {
+				add(s, "a second global Secret in %q is ignored; keep one", cfg.Namespace)
+				continue
+			}
+			if err := b.SetGlobal(secretData(s)); err != nil {
+				add(s, "%s", err)
+			}
+		case isChannel(s):
+			cl, err := cfg.classify(s, tenantOf)
+			if err != nil {
+				add(s, "%s", err)
+				continue
+			}
+			for _, c := range cl.ignoredClaims {
+				add(s, "%s", c)
+			}
+			if _, err := b.Apply(cl.spec); err != nil {
+				add(s, "%s", strings.TrimPrefix(err.Error(), id+": "))
+			}
+		default:
+			add(s, "not a channel: it has neither the label %s nor %s", LabelChannel, LabelGlobal)
+		}
+	}
+	return out
+}
