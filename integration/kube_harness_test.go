@@ -41,6 +41,9 @@ type cluster struct {
 	dynamic   dynamic.Interface
 	apiserver *exec.Cmd
 	etcd      *exec.Cmd
+	// apiserverBin and apiserverArgs restart kube-apiserver.
+	apiserverBin  string
+	apiserverArgs []string
 }
 
 var (
@@ -128,8 +131,9 @@ func newCluster(t testing.TB) (*cluster, error) {
 	}
 	port := freePort(t)
 	c.url = fmt.Sprintf("https://127.0.0.1:%d", port)
-	c.apiserver = exec.Command(apiserverBin,
-		"--etcd-servers="+etcdURL,
+	c.apiserverBin = apiserverBin
+	c.apiserverArgs = []string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir="+filepath.Join(dir, "certs"),
@@ -144,12 +148,10 @@ func newCluster(t testing.TB) (*cluster, error) {
 		"--audit-log-mode=blocking",
 		"--disable-admission-plugins=ServiceAccount",
 		"--v=1",
-	)
-	apiLog, _ := os.Create(filepath.Join(dir, "kube-apiserver.log"))
-	c.apiserver.Stdout, c.apiserver.Stderr = apiLog, apiLog
-	if err := c.apiserver.Start(); err != nil {
+	}
+	if err := c.startAPIServer(); err != nil {
 		c.stop()
-		return nil, fmt.Errorf("start kube-apiserver: %w", err)
+		return nil, err
 	}
 	cfg := c.adminConfig()
 	c.admin, err = kubernetes.NewForConfig(cfg)
@@ -164,17 +166,9 @@ func newCluster(t testing.TB) (*cluster, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	for {
-		err := c.admin.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			b, _ := os.ReadFile(filepath.Join(dir, "kube-apiserver.log"))
-			c.stop()
-			return nil, fmt.Errorf("kube-apiserver not ready: %v\n%s", err, tail(string(b), 4000))
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := c.waitReady(ctx); err != nil {
+		c.stop()
+		return nil, err
 	}
 	// The default ServiceAccount controller does not run here; the
 	// namespace the manifests install into must exist first.
@@ -187,6 +181,39 @@ func newCluster(t testing.TB) (*cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func (c *cluster) startAPIServer() error {
+	c.apiserver = exec.Command(c.apiserverBin, c.apiserverArgs...)
+	apiLog, err := os.OpenFile(filepath.Join(c.dir, "kube-apiserver.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	c.apiserver.Stdout, c.apiserver.Stderr = apiLog, apiLog
+	if err := c.apiserver.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver: %w", err)
+	}
+	return nil
+}
+
+func (c *cluster) waitReady(ctx context.Context) error {
+	for {
+		err := c.admin.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			b, _ := os.ReadFile(filepath.Join(c.dir, "kube-apiserver.log"))
+			return fmt.Errorf("kube-apiserver not ready: %v\n%s", err, tail(string(b), 4000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stopAPIServer kills kube-apiserver (etcd keeps the data).
+func (c *cluster) stopAPIServer() {
+	_ = c.apiserver.Process.Kill()
+	_ = c.apiserver.Wait()
 }
 
 func (c *cluster) adminConfig() *rest.Config {

@@ -259,7 +259,9 @@ func TestKubeAdminOnlyAndForbidden(t *testing.T) {
 	// one clear log line, and the sidecar still runs and polls.
 	sc2 := startKubeSidecar(t, am, c, "k3-mon", sa)
 	eventually(t, 20*time.Second, "the forbidden log line", func() bool {
-		return strings.Contains(sc2.proc.logText(), `msg="Kubernetes API forbids reading a resource; check the sidecar's RBAC (manifests/)" resource=secrets`)
+		log := sc2.proc.logText()
+		return strings.Contains(log, `msg="Kubernetes API forbids reading a resource; check the sidecar's RBAC (manifests/)"`) &&
+			strings.Contains(log, "resource=secrets")
 	})
 	time.Sleep(3 * time.Second)
 	if n := strings.Count(sc2.proc.logText(), "forbids reading a resource"); n != 1 {
@@ -275,5 +277,53 @@ func mustConvert(t testing.TB, m map[string]any, into any) {
 	}
 	if err := json.Unmarshal(b, into); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKubeAPIServerOutage takes the API server away: deliveries go on from
+// the informer caches, the log says once that the API is unreachable and
+// once that it is back, and changes made meanwhile arrive afterwards. It
+// restarts the shared API server, so it runs last.
+func TestKubeAPIServerOutage(t *testing.T) {
+	c := startCluster(t)
+	am := startAlertmanager(t)
+	s := newSink(t)
+	c.namespace(t, "k9-mon", nil)
+	c.namespace(t, "k9-a", nil)
+	c.secret(t, channelSecret("k9-a", "hook", nil, nil, map[string]string{"type": "webhook", "url": s.url("/a")}))
+	sc := startKubeSidecar(t, am, c, "k9-mon", serviceAccount)
+
+	c.stopAPIServer()
+	start := time.Now().Add(-time.Minute)
+	am.post(firing(start, "alertname", "DuringOutage", "namespace", "k9-a"))
+	eventually(t, 20*time.Second, "delivery while the API server is down", func() bool {
+		return slices.Contains(s.alertsAt("/a"), "DuringOutage/firing")
+	})
+	eventually(t, 30*time.Second, "the unreachable log line", func() bool {
+		return strings.Contains(sc.proc.logText(), "Kubernetes API unreachable")
+	})
+	time.Sleep(5 * time.Second) // reflectors retry meanwhile
+
+	if err := c.startAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := c.waitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the reachable-again log line", func() bool {
+		return strings.Contains(sc.proc.logText(), "Kubernetes API reachable again")
+	})
+	c.secret(t, channelSecret("k9-a", "after", nil, nil, map[string]string{"type": "webhook", "url": s.url("/after")}))
+	eventually(t, 60*time.Second, "a channel created after the outage", func() bool {
+		return slices.Contains(s.alertsAt("/after"), "DuringOutage/firing")
+	})
+	log := sc.proc.logText()
+	if n := strings.Count(log, "Kubernetes API unreachable"); n != 1 {
+		t.Errorf("unreachable logged %d times, want once", n)
+	}
+	if n := strings.Count(log, "Kubernetes API reachable again"); n != 1 {
+		t.Errorf("reachable again logged %d times, want once", n)
 	}
 }

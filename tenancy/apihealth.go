@@ -49,13 +49,11 @@ func (h *APIHealth) onError(resource string, err error) {
 		}
 		return
 	}
-	if !h.down {
-		h.down = true
-		h.log.Warn("Kubernetes API unreachable; delivering from cached channels until it is back", "resource", resource, "err", err)
-		select {
-		case h.kick <- struct{}{}:
-		default:
-		}
+	// Let the prober confirm and report it: a watch can end for reasons
+	// that are not an outage.
+	select {
+	case h.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -70,27 +68,35 @@ func (h *APIHealth) Forbidden(resource string) bool {
 	return h.forbidden[resource]
 }
 
-// Run probes the API server while it is marked down, and logs its return.
+// Run probes the API server every period until ctx is done, and logs
+// when it becomes unreachable and when it is back. Probing, rather than
+// relying on the informers' errors alone, also notices an outage while the
+// informers are quietly backing off.
 func (h *APIHealth) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-t.C:
 		case <-h.kick:
 		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(every):
-			}
-			if err := h.check(ctx); err == nil {
-				h.mu.Lock()
-				h.down = false
-				h.mu.Unlock()
-				h.log.Info("Kubernetes API reachable again")
-				break
-			}
+		pctx, cancel := context.WithTimeout(ctx, every)
+		err := h.check(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
 		}
+		h.mu.Lock()
+		switch {
+		case err != nil && !h.down:
+			h.down = true
+			h.log.Warn("Kubernetes API unreachable; delivering from cached channels until it is back", "err", err)
+		case err == nil && h.down:
+			h.down = false
+			h.log.Info("Kubernetes API reachable again")
+		}
+		h.mu.Unlock()
 	}
 }
