@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,9 @@ type Poller struct {
 
 	lastSuccess atomic.Int64 // unix nanoseconds
 	lastErr     string
+
+	// mu guards the tracker between the poll loop and Find.
+	mu sync.Mutex
 }
 
 // New returns a Poller. reg may be nil.
@@ -105,7 +109,9 @@ func (p *Poller) PollOnce(ctx context.Context) bool {
 		p.lastErr = ""
 	}
 	now := p.now()
+	p.mu.Lock()
 	incs := p.tracker.Observe(now, snap)
+	p.mu.Unlock()
 	p.lastSuccess.Store(now.UnixNano())
 	p.sink.Observe(now, incs)
 	return true

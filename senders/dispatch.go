@@ -69,6 +69,8 @@ type dispatch struct {
 	// notification reason.
 	sentGroups map[string]bool
 	inflight   map[string]bool
+	// attempts is the last delivery attempt per group, for diagnostics.
+	attempts map[string]Attempt
 }
 
 func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
@@ -78,6 +80,7 @@ func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
 		members:      map[alert.Key]*member{},
 		sentGroups:   map[string]bool{},
 		inflight:     map[string]bool{},
+		attempts:     map[string]Attempt{},
 	}
 }
 
@@ -130,11 +133,24 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 	d.prune()
 }
 
-// prune drops members with nothing left to do.
+// prune drops members with nothing left to do, and the attempts of groups
+// that are gone.
 func (d *dispatch) prune() {
 	for k, m := range d.members {
 		if m.inc.Status == alert.Resolved && (m.resolvedDone || !d.sendResolved) && !m.inflight {
 			delete(d.members, k)
+		}
+	}
+	if len(d.attempts) > 2*len(d.members)+16 {
+		live := make(map[string]bool, len(d.members))
+		for _, m := range d.members {
+			key, _ := d.groupOf(m.inc)
+			live[key] = true
+		}
+		for g := range d.attempts {
+			if !live[g] && !d.inflight[g] {
+				delete(d.attempts, g)
+			}
 		}
 	}
 }

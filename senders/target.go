@@ -134,6 +134,7 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 		retry, err := t.notify(actx, alerts)
 		cancel()
 		if err == nil {
+			t.record(b, Attempt{At: t.opts.Now(), Attempts: attempt, Outcome: OutcomeDelivered})
 			t.m.notifications.WithLabelValues(t.integ.name).Inc()
 			log.Debug("Notification delivered", "attempt", attempt, "reason", b.reason)
 			return delivered
@@ -146,17 +147,23 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 		t.m.failed.WithLabelValues(t.integ.name, reason).Inc()
 		retry = retryable(retry, err, reason)
 		msg := t.red.String(err.Error())
+		rec := Attempt{At: t.opts.Now(), Attempts: attempt, Outcome: OutcomeRetrying, Reason: reason, Error: msg}
 		if !retry {
+			rec.Outcome = OutcomeDropped
+			t.record(b, rec)
 			t.m.dropped.WithLabelValues(t.integ.name).Inc()
 			log.Error("Notification failed permanently; not retrying", "reason", reason, "err", msg)
 			return dropped
 		}
 		wait := bo.NextBackOff()
 		if t.opts.Now().Add(wait).Sub(start) > t.opts.MaxRetryDuration {
+			rec.Outcome = OutcomeDropped
+			t.record(b, rec)
 			t.m.dropped.WithLabelValues(t.integ.name).Inc()
 			log.Error("Notification failed; giving up after the maximum retry duration", "attempts", attempt, "reason", reason, "err", msg, "max_retry_duration", t.opts.MaxRetryDuration)
 			return dropped
 		}
+		t.record(b, rec)
 		log.Warn("Notification failed; retrying", "attempt", attempt, "reason", reason, "retry_in", wait.Round(time.Millisecond), "err", msg)
 		select {
 		case <-ctx.Done():
@@ -164,6 +171,13 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 		case <-time.After(wait):
 		}
 	}
+}
+
+// record keeps the last attempt of a group for explain.
+func (t *target) record(b *batch, a Attempt) {
+	t.d.Lock()
+	t.d.attempts[b.groupKey] = a
+	t.d.Unlock()
 }
 
 // notify calls the integration, turning a panic in it into an error so

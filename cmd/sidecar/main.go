@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/common/version"
 	"k8s.io/klog/v2"
 
+	"github.com/amtenant/amtenant/explain"
 	"github.com/amtenant/amtenant/poller"
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
@@ -168,7 +169,7 @@ func run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	}
 	srv := &http.Server{Handler: webHandler(reg, func() error {
 		return ready(ctrl.HasSynced(), p.LastSuccess(), time.Now(), o.PollInterval)
-	}), ReadHeaderTimeout: 10 * time.Second}
+	}, explain.Handler(p, ctrl, mgr, time.Now)), ReadHeaderTimeout: 10 * time.Second}
 
 	inf.Run(ctx.Done())
 	mgr.Start(ctx)
@@ -222,8 +223,9 @@ func ready(synced bool, lastPoll, now time.Time, interval time.Duration) error {
 	return nil
 }
 
-func webHandler(reg *prometheus.Registry, readyFn func() error) http.Handler {
+func webHandler(reg *prometheus.Registry, readyFn func() error, explainer http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle(explain.Path, explainer)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

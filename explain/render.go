@@ -1,0 +1,94 @@
+package explain
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/amtenant/amtenant/senders"
+)
+
+// Render writes a report for people.
+func Render(w io.Writer, rep Report) {
+	if len(rep.Alerts) == 0 {
+		fmt.Fprintf(w, "No alert matching %q is tracked: Alertmanager does not have it (or --alertmanager.filter excludes it), or it was resolved long ago.\n", rep.Query)
+		return
+	}
+	for i, a := range rep.Alerts {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "Alert %s (fingerprint %s, incarnation %d)\n", labelString(a.Labels), a.Fingerprint, a.Incarnation)
+		fmt.Fprintf(w, "  status:  %s, since %s\n", a.Status, ts(a.StartsAt))
+		if len(a.SilencedBy) > 0 {
+			fmt.Fprintf(w, "           silenced by %s\n", strings.Join(a.SilencedBy, ", "))
+		}
+		if len(a.InhibitedBy) > 0 {
+			fmt.Fprintf(w, "           inhibited by %s\n", strings.Join(a.InhibitedBy, ", "))
+		}
+		tenant := a.Tenant
+		if tenant == "" {
+			tenant = "(none: cluster alert)"
+		}
+		fmt.Fprintf(w, "  tenant:  %s: %s\n", tenant, a.TenantReason)
+		fmt.Fprintln(w, "  channels:")
+		if len(a.Channels) == 0 {
+			fmt.Fprintln(w, "    (no channel Secret exists)")
+		}
+		for _, c := range a.Channels {
+			mark := "-"
+			if c.Routed {
+				mark = "+"
+			}
+			fmt.Fprintf(w, "    %s %s: %s\n", mark, c.Channel, c.Reason)
+			for _, in := range c.Integrations {
+				fmt.Fprintf(w, "        %s: %s\n", in.Integration, integrationSummaryText(in))
+			}
+		}
+		fmt.Fprintf(w, "  summary: %s\n", a.Summary)
+	}
+}
+
+func integrationSummaryText(in senders.IntegrationState) string {
+	var parts []string
+	switch {
+	case !in.Known:
+		parts = append(parts, "holds nothing about this alert")
+	case in.InFlight:
+		parts = append(parts, "sending")
+	case in.Notified && in.LastAttempt != nil && in.LastAttempt.Outcome == senders.OutcomeDropped:
+		parts = append(parts, "not delivered; next try at the repeat, "+ts(in.NextRepeat))
+	case in.Notified:
+		parts = append(parts, "notified at "+ts(in.LastNotified), "next repeat "+ts(in.NextRepeat))
+	case !in.DueAt.IsZero():
+		parts = append(parts, "pending since "+ts(in.PendingSince)+", due "+ts(in.DueAt))
+	}
+	if in.ResolvedSent {
+		parts = append(parts, "resolution sent")
+	}
+	if la := in.LastAttempt; la != nil {
+		s := fmt.Sprintf("last attempt %s: %s after %d attempt(s)", ts(la.At), la.Outcome, la.Attempts)
+		if la.Error != "" {
+			s += " (" + la.Reason + ": " + la.Error + ")"
+		}
+		parts = append(parts, s)
+	}
+	if !in.SendResolved {
+		parts = append(parts, "does not send resolutions")
+	}
+	return strings.Join(parts, "; ")
+}
+
+func labelString(ls map[string]string) string {
+	keys := make([]string, 0, len(ls))
+	for k := range ls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
