@@ -135,15 +135,8 @@ func (o *Options) validateCommon() error {
 // values.
 func (o *Options) Validate() error {
 	var errs []error
-	u, err := parseBaseURL(o.AlertmanagerURL)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("--alertmanager.url: %w", err))
-	}
-	o.amURL = u
-	if o.AlertmanagerExternalURL == "" {
-		o.externalURL = u
-	} else if o.externalURL, err = parseBaseURL(o.AlertmanagerExternalURL); err != nil {
-		errs = append(errs, fmt.Errorf("--alertmanager.external-url: %w", err))
+	if err := o.validateCommon(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, f := range o.AlertmanagerFilter {
 		if _, err := tenancy.ParseMatcher(f); err != nil {
@@ -173,9 +166,6 @@ func (o *Options) Validate() error {
 	if o.DedupCapacity <= 0 {
 		errs = append(errs, errors.New("--dedup.capacity must be greater than 0"))
 	}
-	if o.Namespace == "" {
-		errs = append(errs, errors.New("--namespace must not be empty"))
-	}
 	if o.ObjectsDir != "" && o.Kubeconfig != "" {
 		errs = append(errs, errors.New("--objects.dir and --kubeconfig exclude each other"))
 	}
@@ -183,9 +173,6 @@ func (o *Options) Validate() error {
 		if fi, err := os.Stat(o.ObjectsDir); err != nil || !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("--objects.dir %q is not a readable directory", o.ObjectsDir))
 		}
-	}
-	if o.denyCIDRs, err = senders.ParseCIDRs(o.TenantDenyCIDRs); err != nil {
-		errs = append(errs, fmt.Errorf("--security.tenant-deny-cidrs: %w", err))
 	}
 	for _, l := range []struct{ flag, v string }{
 		{"--tenancy.alert-namespace-label", o.AlertNamespaceLabel},
