@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"gopkg.in/yaml.v2"
 
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/senders/robot"
 )
 
 // Notifier is one integration of a channel: Alertmanager's
@@ -71,22 +73,40 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 		g = tenantGlobal(global.values, body)
 		httpOpts = append(httpOpts, commoncfg.WithDialContextFunc(b.guard.DialContext))
 	}
-	recv, err := loadReceiver(g, spec.ID, body)
-	if err != nil {
-		return nil, typeNames, err
-	}
-	built, err := receiver.BuildReceiverIntegrations(*recv, b.tmpl, b.log.With("channel", spec.ID), httpOpts...)
-	if err != nil {
-		return nil, typeNames, err
-	}
-	for _, in := range built {
-		var n Notifier = &in
-		if in.Name() == "email" && !spec.Trusted {
-			// Alertmanager's email notifier dials by itself; check where it
-			// is about to connect.
-			n = &guardedEmail{Notifier: n, host: recv.EmailConfigs[in.Index()].Smarthost.Host, guard: b.guard}
+	amBody, robotBody := body.split()
+	if len(amBody) > 0 {
+		recv, err := loadReceiver(g, spec.ID, amBody)
+		if err != nil {
+			return nil, typeNames, err
 		}
-		integs = append(integs, integration{Notifier: n, name: in.Name(), idx: in.Index()})
+		built, err := receiver.BuildReceiverIntegrations(*recv, b.tmpl, b.log.With("channel", spec.ID), httpOpts...)
+		if err != nil {
+			return nil, typeNames, err
+		}
+		for _, in := range built {
+			var n Notifier = &in
+			if in.Name() == "email" && !spec.Trusted {
+				// Alertmanager's email notifier dials by itself; check where
+				// it is about to connect.
+				n = &guardedEmail{Notifier: n, host: recv.EmailConfigs[in.Index()].Smarthost.Host, guard: b.guard}
+			}
+			integs = append(integs, integration{Notifier: n, name: in.Name(), idx: in.Index()})
+		}
+	}
+	robotKeys := make([]string, 0, len(robotBody))
+	for k := range robotBody {
+		robotKeys = append(robotKeys, k)
+	}
+	sort.Strings(robotKeys)
+	for _, k := range robotKeys {
+		typ := strings.TrimSuffix(k, "_configs")
+		for i, e := range robotBody[k] {
+			n, err := robot.New(typ, e, robot.Options{Template: b.tmpl, Logger: b.log.With("channel", spec.ID, "integration", typ), HTTPOptions: httpOpts})
+			if err != nil {
+				return nil, typeNames, fmt.Errorf("%s[%d]: %s", k, i, scrubYAML(err.Error()))
+			}
+			integs = append(integs, integration{Notifier: n, name: typ, idx: i})
+		}
 	}
 	sort.SliceStable(integs, func(i, j int) bool { return integs[i].key() < integs[j].key() })
 	return integs, typeNames, nil
@@ -144,6 +164,26 @@ func yamlStrings(raw []byte) []string {
 	}
 	walk(doc)
 	return out
+}
+
+// Templates returns Alertmanager's default templates, the robots' and the
+// user's files (globs, parsed last so that they may redefine any), with the
+// external URL that links in messages start with.
+func Templates(files []string, externalURL *url.URL) (*template.Template, error) {
+	t, err := template.FromGlobs(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := robot.AddTemplates(t); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if err := t.FromGlob(f); err != nil {
+			return nil, err
+		}
+	}
+	t.ExternalURL = externalURL
+	return t, nil
 }
 
 // guardedEmail refuses to send to an SMTP smarthost in a denied network.

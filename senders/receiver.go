@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/alertmanager/config"
 	"gopkg.in/yaml.v2"
+
+	"github.com/amtenant/amtenant/senders/robot"
 )
 
 // Data keys of a channel Secret.
@@ -40,8 +42,33 @@ var integrationFields = func() map[string]map[string]bool {
 		collectFields(f.Type.Elem(), fields)
 		out[typ] = fields
 	}
+	for typ, t := range robot.ConfigTypes() {
+		fields := map[string]bool{}
+		collectFields(t, fields)
+		out[typ] = fields
+	}
 	return out
 }()
+
+// isRobot tells the types built by package robot from those Alertmanager
+// builds.
+func isRobot(typ string) bool {
+	_, ok := robot.ConfigTypes()[typ]
+	return ok
+}
+
+// split separates the robots' entries from Alertmanager's.
+func (b receiverBody) split() (am, robots receiverBody) {
+	am, robots = receiverBody{}, receiverBody{}
+	for k, v := range b {
+		if isRobot(strings.TrimSuffix(k, "_configs")) {
+			robots[k] = v
+		} else {
+			am[k] = v
+		}
+	}
+	return am, robots
+}
 
 func collectFields(t reflect.Type, into map[string]bool) {
 	for t.Kind() == reflect.Pointer {

@@ -130,6 +130,13 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 	bo.Reset()
 	log := t.log.With("group", b.groupKey, "firing", len(b.firingIncs), "resolved", len(b.resolvedIncs))
 	for attempt := 1; ; attempt++ {
+		// A paced integration (a rate-limited robot) waits for its turn
+		// outside the attempt's timeout: a storm is queued, not failed.
+		if p, ok := t.integ.Notifier.(interface{ Wait(context.Context) error }); ok {
+			if err := p.Wait(ctx); err != nil {
+				return canceled
+			}
+		}
 		actx, cancel := context.WithTimeout(nctx, t.opts.AttemptTimeout)
 		retry, err := t.notify(actx, alerts)
 		cancel()

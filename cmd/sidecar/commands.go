@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,11 +33,10 @@ func (o *Options) tenancyConfig() tenancy.Config {
 
 // offlineManager builds channels without delivering anything on its own.
 func (o *Options) offlineManager() (*senders.Manager, error) {
-	tmpl, err := template.FromGlobs(o.TemplateFiles)
+	tmpl, err := senders.Templates(o.TemplateFiles, o.externalURL)
 	if err != nil {
 		return nil, fmt.Errorf("load templates: %w", err)
 	}
-	tmpl.ExternalURL = o.externalURL
 	return senders.NewManager(senders.Options{
 		Template:    tmpl,
 		Guard:       senders.NewGuard(o.denyCIDRs),

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -117,11 +116,10 @@ func run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	leader.Set(1)
 	reg.MustRegister(leader)
 
-	tmpl, err := template.FromGlobs(o.TemplateFiles)
+	tmpl, err := senders.Templates(o.TemplateFiles, o.externalURL)
 	if err != nil {
 		return fmt.Errorf("load templates: %w", err)
 	}
-	tmpl.ExternalURL = o.externalURL
 
 	mgr := senders.NewManager(senders.Options{
 		Template:         tmpl,
