@@ -87,6 +87,11 @@ func Handler(a Alerts, r Routes, d Deliveries, now func() time.Time) http.Handle
 				return
 			}
 		}
+		if len(ms) == 0 && fp == "" {
+			// An empty selector would list every tracked alert.
+			http.Error(w, "the selector selects nothing: give at least one matcher or a fingerprint", http.StatusBadRequest)
+			return
+		}
 		rep := Build(a, r, d, ms, fp, now())
 		rep.Query = strings.TrimSpace(match + " " + fp)
 		w.Header().Set("Content-Type", "application/json")

@@ -4,6 +4,8 @@ package integration
 
 import (
 	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"slices"
 	"strings"
 	"testing"
@@ -240,6 +242,23 @@ func TestFailingChannelDoesNotBlockOthers(t *testing.T) {
 	eventually(t, 15*time.Second, "team-b notified", func() bool { return len(s.alertsAt("/team-b")) == 1 })
 	eventually(t, 30*time.Second, "team-a notified after retries", func() bool { return len(s.alertsAt("/team-a")) == 1 })
 	m := sc.metrics(t)
+	// The live /metrics is promlint-clean and has every metric of the
+	// contract (DESIGN.md §5).
+	problems, err := promlint.New(strings.NewReader(m)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	for _, name := range []string{"amtenant_polls_total", "amtenant_poll_duration_seconds", "amtenant_alerts",
+		"amtenant_notifications_total", "amtenant_notifications_failed_total", "amtenant_notifications_dropped_total",
+		"amtenant_notification_latency_seconds", "amtenant_channels", "amtenant_dedup_evictions_total",
+		"amtenant_leader", "amtenant_build_info"} {
+		if !strings.Contains(m, "# TYPE "+name+" ") {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
 	for _, want := range []string{
 		`amtenant_notifications_failed_total{reason="serverError",type="webhook"} 3`,
 		`amtenant_notifications_failed_total{reason="clientError",type="webhook"} 1`,

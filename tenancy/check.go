@@ -66,6 +66,8 @@ func Check(cfg Config, namespaces []*corev1.Namespace, secrets []*corev1.Secret,
 			if err := b.SetGlobal(secretData(s)); err != nil {
 				add(s, "%s", err)
 			}
+		case isChannel(s) && cfg.AdminOnly && s.Namespace != cfg.Namespace:
+			add(s, "ignored: tenant channels are off (--no-tenancy.tenant-secrets); only channels in %q are read", cfg.Namespace)
 		case isChannel(s):
 			cl, err := cfg.classify(s, tenantOf)
 			if err != nil {

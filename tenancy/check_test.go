@@ -132,3 +132,13 @@ func TestCheckEmpty(t *testing.T) {
 		t.Errorf("problems for no Secrets: %v", p)
 	}
 }
+
+func TestCheckAdminOnly(t *testing.T) {
+	s := newChannel("team-a", "hook", withStringData("type", "webhook"))
+	admin := newChannel("monitoring", "ops", withStringData("type", "webhook"))
+	cfg := Config{Namespace: "monitoring", NamespaceTenantLabel: LabelTenant, AdminOnly: true}
+	problems := Check(cfg, nil, []*corev1.Secret{s, admin}, newRecBuilder())
+	if len(problems) != 1 || problems[0].Secret != "team-a/hook" || !strings.Contains(problems[0].Message, "tenant channels are off") {
+		t.Errorf("problems = %v, want one for the tenant channel", problems)
+	}
+}

@@ -43,6 +43,10 @@ type Config struct {
 	// set them.
 	GroupWait      time.Duration
 	RepeatInterval time.Duration
+	// AdminOnly is --no-tenancy.tenant-secrets: channel Secrets outside
+	// Namespace are ignored. (The running sidecar does not even watch
+	// them; Check reports them.)
+	AdminOnly bool
 }
 
 // scope is which alerts a channel receives.

@@ -28,6 +28,7 @@ func (o *Options) tenancyConfig() tenancy.Config {
 		AlertNamespaceLabel:  model.LabelName(o.AlertNamespaceLabel),
 		GroupWait:            o.GroupWait,
 		RepeatInterval:       o.RepeatInterval,
+		AdminOnly:            !o.TenantSecrets,
 	}
 }
 
@@ -204,7 +205,24 @@ func readObjectsDir(dir, defaultNamespace string) ([]*corev1.Namespace, []*corev
 		nss = append(nss, a...)
 		ss = append(ss, b...)
 	}
-	return nss, ss, nil
+	return nss, lastDefinition(ss), nil
+}
+
+// lastDefinition keeps, as the running sidecar does, the later file's
+// version of a Secret defined twice.
+func lastDefinition(ss []*corev1.Secret) []*corev1.Secret {
+	seen := map[string]int{}
+	var out []*corev1.Secret
+	for _, s := range ss {
+		k := s.Namespace + "/" + s.Name
+		if i, ok := seen[k]; ok {
+			out[i] = s
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, s)
+	}
+	return out
 }
 
 // readFromCluster reads the channel Secret, the global Secret and the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/amtenant/amtenant/explain"
 )
@@ -30,7 +31,7 @@ func explainRemote(ctx context.Context, base, matchers, fingerprint string, w io
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return fmt.Errorf("ask the sidecar at %s: %w", base, err)
 	}
