@@ -189,7 +189,7 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		// it ended, so they must be told it fires again.
 		e.prev = append(e.prev, e.cur)
 		e.cur = t.start(a)
-	case a.StartsAt.After(e.cur.StartsAt):
+	case a.StartsAt.After(e.cur.StartsAt) && !t.Holding(now):
 		// Alertmanager replaces startsAt only when the previous alert had
 		// ended, so a later startsAt is a new incarnation even if the sidecar
 		// never saw the alert absent (it re-fired between two polls).
@@ -204,11 +204,17 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 	default:
 		// The same incarnation. endsAt, updatedAt and annotations move on
 		// every resend and are not state changes; an earlier startsAt is
-		// Alertmanager merging a resend from another Prometheus.
-		id := e.cur.ID
+		// Alertmanager merging a resend from another Prometheus. While
+		// Alertmanager is restarting, a later startsAt is taken for the same
+		// incarnation too: the first resend to arrive may come from the HA
+		// replica that saw the alert fire a little later.
+		id, first := e.cur.ID, e.cur.StartsAt
 		e.cur.Alert = *a
 		e.cur.ID = id
 		e.cur.Status = statusOf(a)
+		if first.Before(e.cur.StartsAt) {
+			e.cur.StartsAt = first
+		}
 	}
 	e.lastPoll = t.poll
 	e.missingSince = time.Time{}

@@ -1015,3 +1015,25 @@ func TestNewTrackerDefaults(t *testing.T) {
 		t.Errorf("GatherAndCount = %d, %v; want 5 series (4 states, 1 counter)", n, err)
 	}
 }
+
+// While Alertmanager restarts, the first resend to arrive may come from
+// the HA Prometheus that saw the alert fire later: that later startsAt is
+// not a re-fire, and the earlier one is kept.
+func TestTrackerLaterStartsAtDuringRestartIsSameIncarnation(t *testing.T) {
+	h := newTrackerHarness(t, testTrackerConfig())
+	a := newAlert("A", at(-60))
+	first := only(t, h.observe(0, a), a.Fingerprint)
+	newUptime := at(5)
+	h.observeSnap(10, Snapshot{Uptime: newUptime})
+	incs := h.observeSnap(20, Snapshot{Alerts: []alert.Alert{withStartsAt(a, at(-45))}, Uptime: newUptime})
+	requireNoResolved(t, incs, "during the restart grace")
+	got := only(t, incs, a.Fingerprint)
+	if got.ID != first.ID || !got.StartsAt.Equal(at(-60)) {
+		t.Errorf("ID %d startsAt %v, want ID %d and the earlier startsAt", got.ID, got.StartsAt, first.ID)
+	}
+	// After the grace, a later startsAt is a re-fire again.
+	incs = h.observeSnap(200, Snapshot{Alerts: []alert.Alert{withStartsAt(a, at(190))}, Uptime: newUptime})
+	if len(incsOf(incs, a.Fingerprint)) != 2 {
+		t.Errorf("after the restart grace a later startsAt should resolve the old incarnation and start a new one: %+v", incs)
+	}
+}

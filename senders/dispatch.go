@@ -71,6 +71,9 @@ type dispatch struct {
 	inflight   map[string]bool
 	// attempts is the last delivery attempt per group, for diagnostics.
 	attempts map[string]Attempt
+	// wake wakes the scheduling loop of whichever target uses this state
+	// now (a rebuilt channel's new target).
+	wake chan struct{}
 }
 
 func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
@@ -81,6 +84,7 @@ func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
 		sentGroups:   map[string]bool{},
 		inflight:     map[string]bool{},
 		attempts:     map[string]Attempt{},
+		wake:         make(chan struct{}, 1),
 	}
 }
 
@@ -153,6 +157,18 @@ func (d *dispatch) prune() {
 			}
 		}
 	}
+	if len(d.sentGroups) > 2*len(d.members)+16 {
+		live := make(map[string]bool, len(d.members))
+		for _, m := range d.members {
+			key, _ := d.groupOf(m.inc)
+			live[key] = true
+		}
+		for g := range d.sentGroups {
+			if !live[g] && !d.inflight[g] {
+				delete(d.sentGroups, g)
+			}
+		}
+	}
 }
 
 // next returns when the next batch is due, or zero if nothing is. Groups
@@ -198,7 +214,9 @@ func (d *dispatch) due(now time.Time) []*batch {
 	groups := map[string]*groupState{}
 	for _, m := range d.members {
 		key, ls := d.groupOf(m.inc)
-		if d.inflight[key] {
+		if d.inflight[key] || m.inflight {
+			// m.inflight with a group not in flight: the grouping changed
+			// while it was being sent; it waits for that batch to end.
 			continue
 		}
 		g := groups[key]

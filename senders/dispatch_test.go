@@ -1,6 +1,7 @@
 package senders
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -535,5 +536,35 @@ func TestDispatchNextWhileGroupInFlight(t *testing.T) {
 	dueNone(t, d, now)
 	if next := d.next(); !next.IsZero() && !next.After(now) {
 		t.Errorf("next() = t0%+v, not after now = t0%+v, although nothing is due: the loop would spin", next.Sub(t0), now.Sub(t0))
+	}
+}
+
+// A member in flight is not put in a second batch when the grouping
+// changes under it.
+func TestDispatchGroupByChangeWhileInFlight(t *testing.T) {
+	d := newDispatch(policy(0, time.Hour), true)
+	a := newInc(1, alert.Firing, "alertname", "A", "instance", "i1")
+	d.sync(t0, []*alert.Incarnation{a})
+	b := dueOne(t, d, t0)
+	d.policy = policy(0, time.Hour, "instance")
+	dueNone(t, d, t0.Add(time.Second))
+	d.complete(b, t0.Add(2*time.Second), true)
+	dueNone(t, d, t0.Add(3*time.Second))
+}
+
+// Groups that are gone are forgotten.
+func TestDispatchForgetsGoneGroups(t *testing.T) {
+	d := newDispatch(policy(0, time.Hour, "instance"), true)
+	for i := range 200 {
+		inc := newInc(uint64(i+1), alert.Firing, "alertname", "A", "instance", fmt.Sprint(i))
+		d.sync(t0, []*alert.Incarnation{inc})
+		b := dueOne(t, d, t0)
+		d.complete(b, t0, true)
+		d.sync(t0, []*alert.Incarnation{with(inc, alert.Resolved)})
+		d.complete(dueOne(t, d, t0), t0, true)
+		d.sync(t0, nil)
+	}
+	if len(d.members) != 0 || len(d.sentGroups) > 32 || len(d.attempts) > 32 {
+		t.Errorf("members %d, sentGroups %d, attempts %d: gone groups are kept", len(d.members), len(d.sentGroups), len(d.attempts))
 	}
 }

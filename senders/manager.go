@@ -88,6 +88,10 @@ type builtChannel struct {
 	types   []string
 	targets map[string]*target
 	stop    context.CancelFunc
+	// cancelSends cancels this version's notifications in flight: when a
+	// channel is edited or deleted, retries against its old configuration
+	// stop, and the alerts they held are sent again by the new version.
+	cancelSends context.CancelFunc
 }
 
 // NewManager returns a Manager with no channels. reg may be nil.
@@ -146,12 +150,13 @@ func (m *Manager) startLocked(c *builtChannel) {
 		return
 	}
 	ctx, stop := context.WithCancel(m.loopCtx)
-	c.stop = stop
+	sendCtx, cancelSends := context.WithCancel(m.sendCtx)
+	c.stop, c.cancelSends = stop, cancelSends
 	for _, t := range c.targets {
 		m.runs.Add(1)
 		go func() {
 			defer m.runs.Done()
-			t.run(ctx, m.sendCtx, &m.sends)
+			t.run(ctx, sendCtx, &m.sends)
 		}()
 	}
 }
@@ -236,6 +241,7 @@ func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
 	}
 	if old != nil && old.stop != nil {
 		old.stop()
+		old.cancelSends()
 	}
 	m.channels[spec.ID] = c
 	if m.started {
@@ -252,6 +258,7 @@ func (m *Manager) Remove(id string) {
 	if c, ok := m.channels[id]; ok {
 		if c.stop != nil {
 			c.stop()
+			c.cancelSends()
 		}
 		delete(m.channels, id)
 	}

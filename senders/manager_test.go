@@ -525,3 +525,45 @@ func TestStopWhileBatchesStart(t *testing.T) {
 		m.Stop(time.Second)
 	}
 }
+
+// Fixing a channel whose notification is being retried stops the retries
+// against the old configuration and delivers through the new one at once,
+// not at the next repeat.
+func TestApplyFixWhileRetrying(t *testing.T) {
+	broken := newSink(t, statuses(http.StatusInternalServerError))
+	fixed := newSink(t, nil)
+	opts := testOptions(t, NewGuard(nil))
+	opts.MaxRetryDuration = time.Hour
+	m, reg := startManager(t, opts)
+	mustApply(t, m, webhookSpec("team-a/hook", false, broken.URL()))
+	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+	eventually(t, 5*time.Second, func() bool { return broken.count() >= 2 }, say("retries against the broken URL"))
+	mustApply(t, m, webhookSpec("team-a/hook", false, fixed.URL()))
+	waitDelivered(t, reg, "webhook", 1)
+	if fixed.count() != 1 {
+		t.Errorf("the fixed URL got %d requests, want 1", fixed.count())
+	}
+	n := broken.count()
+	time.Sleep(300 * time.Millisecond)
+	if broken.count() != n {
+		t.Errorf("retries against the old URL went on after the fix")
+	}
+}
+
+// Removing a channel stops its retries.
+func TestRemoveStopsRetries(t *testing.T) {
+	broken := newSink(t, statuses(http.StatusInternalServerError))
+	opts := testOptions(t, NewGuard(nil))
+	opts.MaxRetryDuration = time.Hour
+	m, _ := startManager(t, opts)
+	mustApply(t, m, webhookSpec("team-a/hook", false, broken.URL()))
+	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+	eventually(t, 5*time.Second, func() bool { return broken.count() >= 2 }, say("retries"))
+	m.Remove("team-a/hook")
+	time.Sleep(100 * time.Millisecond)
+	n := broken.count()
+	time.Sleep(300 * time.Millisecond)
+	if broken.count() != n {
+		t.Errorf("retries went on after the channel was removed")
+	}
+}

@@ -27,8 +27,7 @@ type target struct {
 	m         *metrics
 	log       *slog.Logger
 
-	d    *dispatch
-	wake chan struct{}
+	d *dispatch
 }
 
 func newTarget(channelID string, in integration, d *dispatch, red *Redactor, opts *Options, m *metrics, log *slog.Logger) *target {
@@ -40,7 +39,6 @@ func newTarget(channelID string, in integration, d *dispatch, red *Redactor, opt
 		m:         m,
 		log:       log.With("channel", channelID, "integration", in.key()),
 		d:         d,
-		wake:      make(chan struct{}, 1),
 	}
 }
 
@@ -53,7 +51,7 @@ func (t *target) sync(now time.Time, incs []*alert.Incarnation) {
 
 func (t *target) poke() {
 	select {
-	case t.wake <- struct{}{}:
+	case t.d.wake <- struct{}{}:
 	default:
 	}
 }
@@ -84,7 +82,7 @@ func (t *target) run(loopCtx, sendCtx context.Context, wg *sync.WaitGroup) {
 		select {
 		case <-loopCtx.Done():
 			return
-		case <-t.wake:
+		case <-t.d.wake:
 		case <-timer.C:
 		}
 	}

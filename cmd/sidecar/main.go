@@ -102,7 +102,11 @@ func main() {
 // buildVersion is set with -ldflags "-X main.buildVersion=…".
 var buildVersion = "dev"
 
-func run(ctx context.Context, o *Options, logger *slog.Logger) error {
+func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
+	// Canceled on a signal, and when a component fails: then everything
+	// stops and the process exits with the error.
+	ctx, cancel := context.WithCancel(sigCtx)
+	defer cancel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -189,6 +193,7 @@ func run(ctx context.Context, o *Options, logger *slog.Logger) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
+	cancel()
 	logger.Info("Shutting down")
 	stop := context.WithoutCancel(ctx)
 	<-done

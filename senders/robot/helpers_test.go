@@ -168,7 +168,12 @@ type fakeService struct {
 }
 
 func newFakeService(t *testing.T, typ, secret string) *fakeService {
-	f := &fakeService{t: t, typ: typ, token: newToken(), secret: secret}
+	return newFakeServiceToken(t, typ, secret, newToken())
+}
+
+// newFakeServiceToken is a service that knows the robot token.
+func newFakeServiceToken(t *testing.T, typ, secret, token string) *fakeService {
+	f := &fakeService{t: t, typ: typ, token: token, secret: secret}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f

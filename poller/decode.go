@@ -1,0 +1,501 @@
+package poller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// leanDecoder decodes GET /api/v2/alerts straight into the tracker's
+// representation, one alert at a time, without the generated models (which
+// parse every alert three times). An alert whose labels, annotations,
+// startsAt, generatorURL and status are byte-for-byte those of the last
+// poll is not decoded again: the previous value is reused, so that a poll
+// of unchanged alerts costs little more than reading their bytes.
+// It is not safe for concurrent use; polls are serialized.
+type leanDecoder struct {
+	seed   maphash.Seed
+	prev   map[string]cached
+	next   map[string]cached
+	intern map[string]string
+}
+
+type cached struct {
+	sum uint64
+	a   alert.Alert
+}
+
+// maxInterned bounds the string table; it is emptied when full.
+const maxInterned = 1 << 20
+
+func newLeanDecoder() *leanDecoder {
+	return &leanDecoder{seed: maphash.MakeSeed(), prev: map[string]cached{}, next: map[string]cached{}, intern: map[string]string{}}
+}
+
+// decode reads a JSON array of GettableAlert.
+func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read alerts: %w", err)
+	}
+	if delim, ok := tok.(json.Delim); !ok || delim != '[' {
+		return Snapshot{}, errors.New("response is not a list of alerts")
+	}
+	if len(d.intern) > maxInterned {
+		d.intern = map[string]string{}
+	}
+	clear(d.next)
+	snap := Snapshot{Alerts: make([]alert.Alert, 0, len(d.prev))}
+	var raw json.RawMessage
+	for i := 0; dec.More(); i++ {
+		raw = raw[:0]
+		if err := dec.Decode(&raw); err != nil {
+			return Snapshot{}, fmt.Errorf("read alert %d: %w", i, err)
+		}
+		if err := d.alert(raw, &snap); err != nil {
+			return Snapshot{}, fmt.Errorf("alert %d: %w", i, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return Snapshot{}, fmt.Errorf("read alerts: %w", err)
+	}
+	d.prev, d.next = d.next, d.prev
+	return snap, nil
+}
+
+// spans are the raw bytes of the fields of one alert.
+type spans struct {
+	labels, annotations, status []byte
+	startsAt, endsAt, updated   []byte
+	fingerprint, generatorURL   []byte
+}
+
+func (d *leanDecoder) alert(raw []byte, snap *Snapshot) error {
+	var sp spans
+	s := scanner{b: raw}
+	if err := s.object(func(key []byte) error {
+		start := s.pos()
+		if err := s.skip(); err != nil {
+			return err
+		}
+		v := s.b[start:s.i]
+		switch string(key) {
+		case "labels":
+			sp.labels = v
+		case "annotations":
+			sp.annotations = v
+		case "status":
+			sp.status = v
+		case "startsAt":
+			sp.startsAt = v
+		case "endsAt":
+			sp.endsAt = v
+		case "updatedAt":
+			sp.updated = v
+		case "fingerprint":
+			sp.fingerprint = v
+		case "generatorURL":
+			sp.generatorURL = v
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	var fp string
+	if len(sp.fingerprint) > 0 && sp.fingerprint[0] == '"' {
+		b, err := unquote(sp.fingerprint)
+		if err != nil {
+			return err
+		}
+		fp = d.str(b)
+	}
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	for _, f := range [][]byte{sp.labels, sp.annotations, sp.status, sp.startsAt, sp.generatorURL} {
+		h.Write(f)
+		h.WriteByte(0)
+	}
+	sum := h.Sum64()
+	if fp != "" {
+		if c, ok := d.prev[fp]; ok && c.sum == sum {
+			d.next[fp] = c
+			snap.Alerts = append(snap.Alerts, c.a)
+			return nil
+		}
+	}
+
+	var a alert.Alert
+	var err error
+	if a.Labels, err = d.labelSet(sp.labels); err != nil {
+		return fmt.Errorf("labels: %w", err)
+	}
+	if a.Annotations, err = d.labelSet(sp.annotations); err != nil {
+		return fmt.Errorf("annotations: %w", err)
+	}
+	if fp == "" {
+		if len(a.Labels) == 0 {
+			return nil // cannot be identified; as the generated path does
+		}
+		fp = a.Labels.Fingerprint().String()
+	}
+	a.Fingerprint = fp
+	for _, dst := range []struct {
+		raw []byte
+		t   *time.Time
+	}{{sp.startsAt, &a.StartsAt}, {sp.endsAt, &a.EndsAt}, {sp.updated, &a.UpdatedAt}} {
+		if len(dst.raw) == 0 || string(dst.raw) == "null" {
+			continue
+		}
+		b, err := unquote(dst.raw)
+		if err != nil {
+			return err
+		}
+		if *dst.t, err = time.Parse(time.RFC3339Nano, string(b)); err != nil {
+			return fmt.Errorf("time %q: %w", b, err)
+		}
+	}
+	if len(sp.generatorURL) > 0 && string(sp.generatorURL) != "null" {
+		b, err := unquote(sp.generatorURL)
+		if err != nil {
+			return err
+		}
+		a.GeneratorURL = string(b)
+	}
+	state, err := d.status(sp.status, &a)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	for _, seen := range snap.Incomplete {
+		if seen == fp {
+			return nil
+		}
+	}
+	if _, dup := d.next[fp]; dup {
+		return nil
+	}
+	if a.StartsAt.IsZero() || state == "" || len(a.Labels) == 0 {
+		snap.Incomplete = append(snap.Incomplete, fp)
+		return nil
+	}
+	a.Suppressed = IsSuppressed(state, a.SilencedBy, a.InhibitedBy)
+	d.next[fp] = cached{sum: sum, a: a}
+	snap.Alerts = append(snap.Alerts, a)
+	return nil
+}
+
+// str returns b as an interned string: label names and values repeat
+// across alerts and polls.
+func (d *leanDecoder) str(b []byte) string {
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	d.intern[s] = s
+	return s
+}
+
+func (d *leanDecoder) labelSet(raw []byte) (model.LabelSet, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return model.LabelSet{}, nil
+	}
+	ls := model.LabelSet{}
+	s := scanner{b: raw}
+	err := s.object(func(key []byte) error {
+		k, err := s.unquotedKey(key)
+		if err != nil {
+			return err
+		}
+		v, err := s.string()
+		if err != nil {
+			return err
+		}
+		ls[model.LabelName(d.str(k))] = model.LabelValue(d.str(v))
+		return nil
+	})
+	return ls, err
+}
+
+func (d *leanDecoder) status(raw []byte, a *alert.Alert) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var state string
+	s := scanner{b: raw}
+	err := s.object(func(key []byte) error {
+		switch string(key) {
+		case "state":
+			v, err := s.string()
+			state = d.str(v)
+			return err
+		case "silencedBy":
+			return s.strings(func(b []byte) { a.SilencedBy = append(a.SilencedBy, d.str(b)) })
+		case "inhibitedBy":
+			return s.strings(func(b []byte) { a.InhibitedBy = append(a.InhibitedBy, d.str(b)) })
+		}
+		return s.skip()
+	})
+	return state, err
+}
+
+// scanner is a small JSON reader over one alert's bytes (already checked
+// to be valid JSON by the stream decoder).
+type scanner struct {
+	b []byte
+	i int
+	// buf holds unescaped strings.
+	buf []byte
+}
+
+func (s *scanner) pos() int { s.ws(); return s.i }
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) expect(c byte) error {
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != c {
+		return fmt.Errorf("expected %q at offset %d", c, s.i)
+	}
+	s.i++
+	return nil
+}
+
+// object calls f for each key, with the scanner placed on the value; f must
+// consume the value.
+func (s *scanner) object(f func(key []byte) error) error {
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		start := s.i
+		if err := s.skipString(); err != nil {
+			return err
+		}
+		key := s.b[start:s.i]
+		if err := s.expect(':'); err != nil {
+			return err
+		}
+		s.ws()
+		if err := f(key); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return errors.New("unterminated object")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return fmt.Errorf("unexpected %q at offset %d", s.b[s.i], s.i)
+		}
+	}
+}
+
+// unquotedKey returns a raw quoted key without its quotes, unescaped.
+func (s *scanner) unquotedKey(quoted []byte) ([]byte, error) {
+	return unquote(quoted)
+}
+
+// string reads a string value (null is the empty string).
+func (s *scanner) string() ([]byte, error) {
+	s.ws()
+	if s.i+4 <= len(s.b) && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return nil, nil
+	}
+	start := s.i
+	if err := s.skipString(); err != nil {
+		return nil, err
+	}
+	return unquote(s.b[start:s.i])
+}
+
+// strings reads an array of strings.
+func (s *scanner) strings(f func([]byte)) error {
+	s.ws()
+	if s.i+4 <= len(s.b) && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return nil
+	}
+	if err := s.expect('['); err != nil {
+		return err
+	}
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		v, err := s.string()
+		if err != nil {
+			return err
+		}
+		f(v)
+		s.ws()
+		if s.i >= len(s.b) {
+			return errors.New("unterminated array")
+		}
+		if s.b[s.i] == ']' {
+			s.i++
+			return nil
+		}
+		if s.b[s.i] != ',' {
+			return fmt.Errorf("unexpected %q in array", s.b[s.i])
+		}
+		s.i++
+	}
+}
+
+func (s *scanner) skipString() error {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return fmt.Errorf("expected a string at offset %d", s.i)
+	}
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			s.i++
+		case '"':
+			s.i++
+			return nil
+		}
+	}
+	return errors.New("unterminated string")
+}
+
+// skip passes over any value.
+func (s *scanner) skip() error {
+	s.ws()
+	if s.i >= len(s.b) {
+		return errors.New("unexpected end")
+	}
+	switch c := s.b[s.i]; c {
+	case '"':
+		return s.skipString()
+	case '{', '[':
+		depth := 0
+		for ; s.i < len(s.b); s.i++ {
+			switch s.b[s.i] {
+			case '"':
+				if err := s.skipString(); err != nil {
+					return err
+				}
+				s.i--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return nil
+				}
+			}
+		}
+		return errors.New("unterminated value")
+	default:
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return nil
+			}
+			s.i++
+		}
+		return nil
+	}
+}
+
+// unquote decodes a quoted JSON string; it returns a sub-slice when there
+// is nothing to unescape.
+func unquote(q []byte) ([]byte, error) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return nil, fmt.Errorf("not a string: %.40q", q)
+	}
+	q = q[1 : len(q)-1]
+	esc := false
+	for _, c := range q {
+		if c == '\\' {
+			esc = true
+			break
+		}
+	}
+	if !esc {
+		return q, nil
+	}
+	out := make([]byte, 0, len(q))
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(q) {
+			return nil, errors.New("bad escape")
+		}
+		switch q[i] {
+		case '"', '\\', '/':
+			out = append(out, q[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if i+4 >= len(q) {
+				return nil, errors.New("bad \\u escape")
+			}
+			r, err := strconv.ParseUint(string(q[i+1:i+5]), 16, 16)
+			if err != nil {
+				return nil, errors.New("bad \\u escape")
+			}
+			i += 4
+			ru := rune(r)
+			if utf16.IsSurrogate(ru) && i+6 < len(q) && q[i+1] == '\\' && q[i+2] == 'u' {
+				if r2, err := strconv.ParseUint(string(q[i+3:i+7]), 16, 16); err == nil {
+					if dec := utf16.DecodeRune(ru, rune(r2)); dec != utf8.RuneError {
+						ru = dec
+						i += 6
+					}
+				}
+			}
+			out = utf8.AppendRune(out, ru)
+		default:
+			return nil, errors.New("bad escape")
+		}
+	}
+	return out, nil
+}
