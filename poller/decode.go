@@ -1,7 +1,7 @@
 package poller
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -24,6 +24,7 @@ import (
 // of unchanged alerts costs little more than reading their bytes.
 // It is not safe for concurrent use; polls are serialized.
 type leanDecoder struct {
+	elem   []byte // the alert being decoded, reused
 	seed   maphash.Seed
 	prev   map[string]cached
 	next   map[string]cached
@@ -42,14 +43,17 @@ func newLeanDecoder() *leanDecoder {
 	return &leanDecoder{seed: maphash.MakeSeed(), prev: map[string]cached{}, next: map[string]cached{}, intern: map[string]string{}}
 }
 
-// decode reads a JSON array of GettableAlert.
+// decode reads a JSON array of GettableAlert, one element at a time: the
+// body is never held whole, only the alert being decoded.
 func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
-	dec := json.NewDecoder(r)
-	tok, err := dec.Token()
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("read alerts: %w", err)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
 	}
-	if delim, ok := tok.(json.Delim); !ok || delim != '[' {
+	if c, err := nextNonSpace(br); err != nil || c != '[' {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return Snapshot{}, fmt.Errorf("read alerts: %w", err)
+		}
 		return Snapshot{}, errors.New("response is not a list of alerts")
 	}
 	if len(d.intern) > maxInterned {
@@ -57,22 +61,95 @@ func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
 	}
 	clear(d.next)
 	snap := Snapshot{Alerts: make([]alert.Alert, 0, len(d.prev))}
-	var raw json.RawMessage
-	for i := 0; dec.More(); i++ {
-		raw = raw[:0]
-		if err := dec.Decode(&raw); err != nil {
+	for i := 0; ; i++ {
+		c, err := nextNonSpace(br)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("read alerts: truncated list: %w", err)
+		}
+		if c == ']' && i == 0 {
+			break
+		}
+		if c != '{' {
+			return Snapshot{}, fmt.Errorf("alert %d: not an object", i)
+		}
+		if d.elem, err = readObject(br, d.elem[:0]); err != nil {
 			return Snapshot{}, fmt.Errorf("read alert %d: %w", i, err)
 		}
-		if err := d.alert(raw, &snap); err != nil {
+		if err := d.alert(d.elem, &snap); err != nil {
 			return Snapshot{}, fmt.Errorf("alert %d: %w", i, err)
 		}
+		if c, err = nextNonSpace(br); err != nil {
+			return Snapshot{}, fmt.Errorf("read alerts: truncated list: %w", err)
+		}
+		if c == ']' {
+			break
+		}
+		if c != ',' {
+			return Snapshot{}, fmt.Errorf("read alerts: unexpected %q after alert %d", c, i)
+		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return Snapshot{}, fmt.Errorf("read alerts: %w", err)
+	if c, err := nextNonSpace(br); err == nil {
+		return Snapshot{}, fmt.Errorf("read alerts: unexpected %q after the list", c)
 	}
 	d.prev, d.next = d.next, d.prev
 	return snap, nil
 }
+
+func nextNonSpace(br *bufio.Reader) (byte, error) {
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c, nil
+	}
+}
+
+// readObject appends to buf the object whose '{' was just read, up to its
+// matching '}', minding strings and escapes.
+func readObject(br *bufio.Reader, buf []byte) ([]byte, error) {
+	buf = append(buf, '{')
+	depth, inString, escaped := 1, false, false
+	for {
+		chunk, err := br.ReadSlice('}')
+		for _, c := range chunk {
+			switch {
+			case escaped:
+				escaped = false
+			case inString:
+				switch c {
+				case '\\':
+					escaped = true
+				case '"':
+					inString = false
+				}
+			case c == '"':
+				inString = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+			}
+		}
+		buf = append(buf, chunk...)
+		if depth == 0 && !inString {
+			return buf, nil
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("truncated alert: %w", err)
+		}
+		if len(buf) > maxAlertSize {
+			return nil, fmt.Errorf("an alert larger than %d bytes", maxAlertSize)
+		}
+	}
+}
+
+// maxAlertSize bounds one alert's JSON (Alertmanager's are a few KB).
+const maxAlertSize = 16 << 20
 
 // spans are the raw bytes of the fields of one alert.
 type spans struct {
@@ -213,15 +290,11 @@ func (d *leanDecoder) labelSet(raw []byte) (model.LabelSet, error) {
 	ls := model.LabelSet{}
 	s := scanner{b: raw}
 	err := s.object(func(key []byte) error {
-		k, err := s.unquotedKey(key)
-		if err != nil {
-			return err
-		}
 		v, err := s.string()
 		if err != nil {
 			return err
 		}
-		ls[model.LabelName(d.str(k))] = model.LabelValue(d.str(v))
+		ls[model.LabelName(d.str(key))] = model.LabelValue(d.str(v))
 		return nil
 	})
 	return ls, err
@@ -297,7 +370,10 @@ func (s *scanner) object(f func(key []byte) error) error {
 		if err := s.skipString(); err != nil {
 			return err
 		}
-		key := s.b[start:s.i]
+		key, err := unquote(s.b[start:s.i])
+		if err != nil {
+			return err
+		}
 		if err := s.expect(':'); err != nil {
 			return err
 		}
@@ -319,11 +395,6 @@ func (s *scanner) object(f func(key []byte) error) error {
 			return fmt.Errorf("unexpected %q at offset %d", s.b[s.i], s.i)
 		}
 	}
-}
-
-// unquotedKey returns a raw quoted key without its quotes, unescaped.
-func (s *scanner) unquotedKey(quoted []byte) ([]byte, error) {
-	return unquote(quoted)
 }
 
 // string reads a string value (null is the empty string).

@@ -1,0 +1,277 @@
+package poller
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-openapi/runtime"
+	"github.com/prometheus/alertmanager/api/v2/models"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// genAlerts writes n realistic alerts as Alertmanager serves them: 12
+// labels, 3 annotations, a Prometheus generator URL, about 1.1 KB each.
+// The same seed gives the same bytes.
+func genAlerts(n int, seed uint64, changed func(i int) bool) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	var b bytes.Buffer
+	b.WriteString("[")
+	start := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		ns := fmt.Sprintf("team-%03d", i%97)
+		pod := fmt.Sprintf("checkout-%x-%05d", r.Uint32(), i)
+		labels := map[string]string{
+			"alertname": fmt.Sprintf("KubePodCrashLooping%d", i%23), "severity": []string{"critical", "warning", "info"}[i%3],
+			"namespace": ns, "pod": pod, "container": "app", "job": "kube-state-metrics",
+			"instance": fmt.Sprintf("10.%d.%d.%d:8080", i%250, (i/250)%250, i%7), "cluster": "prod-eu-1",
+			"prometheus": "monitoring/k8s", "service": "kube-state-metrics", "endpoint": "http", "uid": fmt.Sprintf("%08x-%04x", i, i%65536),
+		}
+		summary := fmt.Sprintf("Pod %s/%s (app) is in waiting state (reason: \"CrashLoopBackOff\").", ns, pod)
+		if changed != nil && changed(i) {
+			summary += " (changed)"
+		}
+		annotations := map[string]string{
+			"summary":     summary,
+			"description": "Pod " + ns + "/" + pod + " has been restarting 3 times / 10 minutes. Ça ne va pas 🙁.",
+			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping",
+		}
+		expr := `max_over_time(kube_pod_container_status_waiting_reason{job="kube-state-metrics",namespace=~".*",reason="CrashLoopBackOff"}[5m]) >= 1`
+		state, silenced := "active", []string{}
+		if i%10 == 3 {
+			state, silenced = "suppressed", []string{"0b9a1f2e-5c1d-4e2a-9d1e-3f4a5b6c7d8e"}
+		}
+		ga := map[string]any{
+			"annotations":  annotations,
+			"endsAt":       start.Add(time.Hour).Format("2006-01-02T15:04:05.000Z07:00"),
+			"fingerprint":  fmt.Sprintf("%016x", uint64(i)*2654435761+1),
+			"generatorURL": "http://prometheus-k8s-0:9090/graph?g0.expr=" + url.QueryEscape(expr) + "&g0.tab=1",
+			"labels":       labels,
+			"receivers":    []map[string]string{{"name": "default"}},
+			"startsAt":     start.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z07:00"),
+			"status":       map[string]any{"inhibitedBy": []string{}, "mutedBy": []string{}, "silencedBy": silenced, "state": state},
+			"updatedAt":    start.Add(30 * time.Minute).Format("2006-01-02T15:04:05.000Z07:00"),
+		}
+		enc, _ := json.Marshal(ga)
+		b.Write(enc)
+	}
+	b.WriteString("]")
+	return b.Bytes()
+}
+
+// decodeGenerated is the generated client's path: its default JSON
+// consumer into the models, then the conversion.
+func decodeGenerated(body []byte) (Snapshot, error) {
+	var payload models.GettableAlerts
+	if err := runtime.JSONConsumer().Consume(bytes.NewReader(body), &payload); err != nil {
+		return Snapshot{}, err
+	}
+	return convert(payload)
+}
+
+func normalized(s Snapshot) []alert.Alert {
+	out := append([]alert.Alert(nil), s.Alerts...)
+	for i := range out {
+		if len(out[i].SilencedBy) == 0 {
+			out[i].SilencedBy = nil
+		}
+		if len(out[i].InhibitedBy) == 0 {
+			out[i].InhibitedBy = nil
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
+	return out
+}
+
+func TestLeanDecoderMatchesGenerated(t *testing.T) {
+	body := genAlerts(300, 1, nil)
+	want, err := decodeGenerated(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newLeanDecoder()
+	for round := range 3 { // the later rounds reuse what the first decoded
+		got, err := d.decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(normalized(got), normalized(want)) {
+			t.Fatalf("round %d: the lean decoder disagrees with the generated client", round)
+		}
+	}
+	// A changed alert is decoded again, not reused.
+	changed := genAlerts(300, 1, func(i int) bool { return i == 7 })
+	got, err := d.decode(bytes.NewReader(changed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ = decodeGenerated(changed)
+	if !reflect.DeepEqual(normalized(got), normalized(want)) {
+		t.Fatal("a changed alert was not decoded again")
+	}
+}
+
+func TestLeanDecoderEdgeCases(t *testing.T) {
+	const ts = `"startsAt":"2026-01-02T03:04:05.123Z","status":{"state":"active"}`
+	tests := []struct {
+		name, body string
+		check      func(t *testing.T, s Snapshot)
+		wantErr    bool
+	}{
+		{"escapes", `[{"labels":{"alertname":"A","q":"say \"hi\"\n","u":"\u00e9\ud83d\ude00"},"fingerprint":"f1",` + ts + `}]`,
+			func(t *testing.T, s Snapshot) {
+				ls := s.Alerts[0].Labels
+				if ls["q"] != "say \"hi\"\n" || ls["u"] != "é😀" {
+					t.Errorf("labels %q", ls)
+				}
+			}, false},
+		{"fingerprint computed", `[{"labels":{"alertname":"A"},` + ts + `}]`,
+			func(t *testing.T, s Snapshot) {
+				if len(s.Alerts) != 1 || s.Alerts[0].Fingerprint == "" {
+					t.Errorf("%+v", s)
+				}
+			}, false},
+		{"incomplete", `[{"labels":{"alertname":"A"},"fingerprint":"f1","status":{"state":"active"}},{"labels":{"alertname":"B"},"fingerprint":"f2","startsAt":"2026-01-02T03:04:05Z"}]`,
+			func(t *testing.T, s Snapshot) {
+				if len(s.Alerts) != 0 || strings.Join(s.Incomplete, ",") != "f1,f2" {
+					t.Errorf("%+v", s)
+				}
+			}, false},
+		{"duplicates", `[{"labels":{"alertname":"A"},"fingerprint":"f1",` + ts + `},{"labels":{"alertname":"A"},"fingerprint":"f1",` + ts + `}]`,
+			func(t *testing.T, s Snapshot) {
+				if len(s.Alerts) != 1 {
+					t.Errorf("%+v", s)
+				}
+			}, false},
+		{"nulls and unknown fields", `[{"labels":{"alertname":"A"},"annotations":null,"generatorURL":null,"fingerprint":"f1","extra":{"a":[1,2,{"b":"]"}]},` + ts + `}]`,
+			func(t *testing.T, s Snapshot) {
+				if len(s.Alerts) != 1 || len(s.Alerts[0].Annotations) != 0 {
+					t.Errorf("%+v", s)
+				}
+			}, false},
+		{"suppressed", `[{"labels":{"alertname":"A"},"fingerprint":"f1","startsAt":"2026-01-02T03:04:05Z","status":{"state":"unprocessed","inhibitedBy":["x"]}}]`,
+			func(t *testing.T, s Snapshot) {
+				if !s.Alerts[0].Suppressed || s.Alerts[0].InhibitedBy[0] != "x" {
+					t.Errorf("%+v", s)
+				}
+			}, false},
+		{"empty list", `[]`, func(t *testing.T, s Snapshot) {
+			if len(s.Alerts) != 0 {
+				t.Errorf("%+v", s)
+			}
+		}, false},
+		{"truncated", `[{"labels":{"alertname":"A"`, nil, true},
+		{"object", `{"alerts":[]}`, nil, true},
+		{"null", `null`, nil, true},
+		{"bad time", `[{"labels":{"alertname":"A"},"fingerprint":"f1","startsAt":"yesterday","status":{"state":"active"}}]`, nil, true},
+		{"label not a string", `[{"labels":{"alertname":1},"fingerprint":"f1",` + ts + `}]`, nil, true},
+		{"html", `<html></html>`, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := newLeanDecoder().decode(strings.NewReader(tt.body))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, s)
+			}
+		})
+	}
+}
+
+func FuzzLeanDecoder(f *testing.F) {
+	f.Add(genAlerts(3, 1, nil))
+	f.Add([]byte(`[{"labels":{"a":"\u00e9"},"fingerprint":"x","startsAt":"2026-01-02T03:04:05Z","status":{"state":"active"}}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// Must not panic; when the generated client accepts the body, the
+		// lean decoder must find the same alerts.
+		got, err := newLeanDecoder().decode(bytes.NewReader(body))
+		want, werr := decodeGenerated(body)
+		if err == nil && werr == nil && len(got.Alerts) != len(want.Alerts) {
+			t.Errorf("lean found %d alerts, generated %d", len(got.Alerts), len(want.Alerts))
+		}
+	})
+}
+
+var sizes = []int{1000, 10000, 50000}
+
+// BenchmarkDecode compares the generated client's default consumer with
+// the lean decoder, first poll (cold) and later polls of the same alerts.
+func BenchmarkDecode(b *testing.B) {
+	for _, n := range sizes {
+		body := genAlerts(n, 1, nil)
+		b.Run(fmt.Sprintf("generated/%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decodeGenerated(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("lean-first/%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := newLeanDecoder().decode(bytes.NewReader(body)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("lean-steady/%d", n), func(b *testing.B) {
+			d := newLeanDecoder()
+			if _, err := d.decode(bytes.NewReader(body)); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.decode(bytes.NewReader(body)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTrackerObserve is the tracker's work per poll of 10k alerts when
+// a share of them changes (resolved and replaced by new ones).
+func BenchmarkTrackerObserve(b *testing.B) {
+	const n = 10000
+	for _, churn := range []float64{0.001, 0.01, 0.1} {
+		b.Run(fmt.Sprintf("churn=%.1f%%", churn*100), func(b *testing.B) {
+			base, err := newLeanDecoder().decode(bytes.NewReader(genAlerts(n, 1, nil)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr := newTracker(TrackerConfig{ResolveGrace: 0, Capacity: 100000}, discardLogger(), newMetrics(nil))
+			now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+			tr.Observe(now, base)
+			k := int(float64(n) * churn)
+			next := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				snap := Snapshot{Alerts: append([]alert.Alert(nil), base.Alerts...)}
+				for j := range k {
+					a := &snap.Alerts[(next+j)%n]
+					a.Fingerprint = fmt.Sprintf("churn-%d", next+j)
+				}
+				next += k
+				now = now.Add(10 * time.Second)
+				tr.Observe(now, snap)
+			}
+		})
+	}
+}
