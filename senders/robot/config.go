@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"sort"
 	"strings"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -110,9 +111,31 @@ func decode(entry map[string]any, out any) error {
 		return err
 	}
 	if err := yaml.UnmarshalStrict(raw, out); err != nil {
-		return err
+		return blame(entry, out, err)
 	}
 	return nil
+}
+
+// blame finds the key whose value alone fails to decode, and names it: the
+// decoder's line numbers are those of a document the user never wrote.
+func blame(entry map[string]any, out any, err error) error {
+	keys := make([]string, 0, len(entry))
+	for k := range entry {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		one, _ := yaml.Marshal(map[string]any{k: entry[k]})
+		fresh := reflect.New(reflect.TypeOf(out).Elem()).Interface()
+		if kerr := yaml.UnmarshalStrict(one, fresh); kerr != nil {
+			msg := kerr.Error()
+			if i := strings.Index(msg, "line 1: "); i >= 0 {
+				msg = msg[i+len("line 1: "):]
+			}
+			return fmt.Errorf("%s: %s", k, msg)
+		}
+	}
+	return err
 }
 
 func checkMessageType(t *string, allowed ...string) error {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/alertmanager/notify"
 	"github.com/prometheus/alertmanager/template"
@@ -93,13 +94,16 @@ func (r *robot) Notify(ctx context.Context, alerts ...*types.Alert) (bool, error
 	if err != nil {
 		return false, err
 	}
+	group, _ := notify.GroupKey(ctx)
+	keys := make([][32]byte, 0, len(msgs))
 	for i, m := range msgs {
 		if len(msgs) > 1 {
 			m = withPart(m, i+1, len(msgs), r.markdown)
 		}
-		key := r.sent.key(m)
+		key := r.sent.key(group, m)
+		keys = append(keys, key)
 		if r.sent.has(key, r.now()) {
-			continue
+			continue // accepted by an earlier, unfinished attempt
 		}
 		if i > 0 && r.pacer != nil {
 			if err := r.pacer.wait(ctx, r.now); err != nil {
@@ -114,6 +118,8 @@ func (r *robot) Notify(ctx context.Context, alerts ...*types.Alert) (bool, error
 		}
 		r.sent.add(key, r.now())
 	}
+	// The notification is complete: a later one (a repeat) is sent whole.
+	r.sent.forget(keys)
 	return false, nil
 }
 
@@ -164,13 +170,27 @@ func (r *robot) messages(ctx context.Context, alerts []*types.Alert) ([]message,
 			return nil, err
 		}
 		if len(prev.text)+partReserve > r.limit {
-			prev.text, _ = notify.TruncateInBytes(prev.text, r.limit-partReserve)
+			prev.text = truncateBytes(prev.text, r.limit-partReserve)
 		}
 	}
 	if len(cur) > 0 {
 		flush(prev)
 	}
 	return out, nil
+}
+
+// truncateBytes cuts s to at most n bytes on a character boundary, with an
+// ellipsis.
+func truncateBytes(s string, n int) string {
+	const ellipsis = "…"
+	if len(s) <= n {
+		return s
+	}
+	cut := max(n-len(ellipsis), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 func withPart(m message, i, n int, markdown bool) message {
@@ -237,8 +257,9 @@ func errcodeResult(body []byte) (int, string, error) {
 	return *a.Code, a.Msg, nil
 }
 
-// sentCache remembers the parts a service accepted, so that retrying a
-// split notification does not repeat the parts that went through.
+// sentCache remembers the parts of an unfinished notification that the
+// service accepted, so that retrying it does not repeat them. A
+// notification's entries are forgotten once all its parts went through.
 type sentCache struct {
 	mu   sync.Mutex
 	seen map[[32]byte]time.Time
@@ -250,8 +271,16 @@ const sentTTL = 2 * time.Hour
 
 func newSentCache() *sentCache { return &sentCache{seen: map[[32]byte]time.Time{}} }
 
-func (c *sentCache) key(m message) [32]byte {
-	return sha256.Sum256([]byte(m.title + "\x00" + m.text))
+func (c *sentCache) key(group string, m message) [32]byte {
+	return sha256.Sum256([]byte(group + "\x00" + m.title + "\x00" + m.text))
+}
+
+func (c *sentCache) forget(keys [][32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		delete(c.seen, k)
+	}
 }
 
 func (c *sentCache) has(k [32]byte, now time.Time) bool {

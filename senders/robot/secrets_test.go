@@ -44,6 +44,7 @@ func closedURL(t *testing.T, typ, token string) string {
 }
 
 func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
+	t.Parallel() // mostly waiting
 	const token = "tokTOPSECRETvalue0042"
 	_, dingSign := DingTalkSign(testSecret, testNow)
 	_, feishuSign := FeishuSign(testSecret, testNow)

@@ -1,12 +1,14 @@
 package robot
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"time"
@@ -42,6 +44,9 @@ const (
 func New(typ string, entry map[string]any, o Options) (Notifier, error) {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &robot{tmpl: o.Template, log: o.Logger, now: o.Now, sent: newSentCache()}
 	var c *common
@@ -119,9 +124,16 @@ func FeishuSign(secret string, now time.Time) (timestamp, sign string) {
 func dingTalk(cfg *DingTalkConfig) flavor {
 	title := orDefault(cfg.Title, `{{ template "dingtalk.default.title" . }}`)
 	text := orDefault(cfg.Text, `{{ template "dingtalk.default.`+cfg.MessageType+`" . }}`)
+	mentions := 0
+	for _, m := range cfg.AtMobiles {
+		mentions += len(" @") + len(m)
+	}
+	for _, id := range cfg.AtUserIDs {
+		mentions += len(" @") + len(id)
+	}
 	return flavor{
 		name:        "dingtalk",
-		limit:       dingTalkLimit,
+		limit:       dingTalkLimit - mentions,
 		markdown:    cfg.MessageType == "markdown",
 		rateLimited: []int{dingTalkRateLimited},
 		result:      errcodeResult,
@@ -155,7 +167,7 @@ func dingTalk(cfg *DingTalkConfig) flavor {
 			} else {
 				body = map[string]any{"msgtype": "markdown", "markdown": map[string]any{"title": m.title, "text": m.text + mention}, "at": at}
 			}
-			b, err := json.Marshal(body)
+			b, err := marshal(body)
 			return u.String(), b, err
 		},
 	}
@@ -207,7 +219,7 @@ func feishu(cfg *FeishuConfig) flavor {
 				ts, sign := FeishuSign(string(cfg.Secret), now)
 				body["timestamp"], body["sign"] = ts, sign
 			}
-			b, err := json.Marshal(body)
+			b, err := marshal(body)
 			if err == nil && len(b) > feishuRequestLimit {
 				err = fmt.Errorf("feishu: request of %d bytes exceeds the %d-byte limit", len(b), feishuRequestLimit)
 			}
@@ -221,6 +233,10 @@ func weCom(cfg *WeComConfig) flavor {
 	limit := weComMarkdownLimit
 	if cfg.MessageType == "text" {
 		limit = weComTextLimit
+	} else {
+		for _, m := range cfg.MentionedMobileList {
+			limit -= len(" <@>") + len(m)
+		}
 	}
 	return flavor{
 		name:        "wecom",
@@ -242,10 +258,22 @@ func weCom(cfg *WeComConfig) flavor {
 				}
 				body = map[string]any{"msgtype": "markdown", "markdown": map[string]any{"content": content}}
 			}
-			b, err := json.Marshal(body)
+			b, err := marshal(body)
 			return string(cfg.URL), b, err
 		},
 	}
+}
+
+// marshal encodes without HTML escaping: "<" must stay one byte, or a
+// message measured against the service's limit grows past it.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func nonNil(l StringList) []string {

@@ -80,14 +80,14 @@ func TestSign(t *testing.T) {
 func TestNotifyAnswers(t *testing.T) {
 	type outcome struct {
 		retry    bool
-		reason   notify.Reason
-		contains []string // in the error; none means success
+		reason   notify.Reason // DefaultReason: not checked
+		contains []string      // in the error; none means success
 	}
 	tests := []struct {
-		name  string
-		types []string
+		name string
 		// entry edits the robot's config entry.
-		entry  func(f *fakeService, e map[string]any)
+		entry func(f *fakeService, e map[string]any)
+		// answer replaces the service's answer (see fakeService.answer).
 		answer func(n int, r request) (int, string)
 		// rateLimitOnce: the service answers its rate-limit code once,
 		// then accepts; a second Notify must succeed.
@@ -100,7 +100,6 @@ func TestNotifyAnswers(t *testing.T) {
 		},
 		{
 			name:  "wrong signing secret",
-			types: []string{"dingtalk", "feishu"},
 			entry: func(_ *fakeService, e map[string]any) { e["secret"] = "SECwrong" },
 			want: map[string]outcome{
 				"dingtalk": {reason: notify.ClientErrorReason, contains: []string{"310000", "sign not match"}},
@@ -109,7 +108,6 @@ func TestNotifyAnswers(t *testing.T) {
 		},
 		{
 			name:  "unsigned robot of a signed service",
-			types: []string{"dingtalk", "feishu"},
 			entry: func(_ *fakeService, e map[string]any) { delete(e, "secret") },
 			want: map[string]outcome{
 				"dingtalk": {reason: notify.ClientErrorReason, contains: []string{"310000"}},

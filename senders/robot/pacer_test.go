@@ -1,0 +1,154 @@
+package robot
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestPacer(t *testing.T) {
+	t.Parallel() // mostly waiting
+	const window = 200 * time.Millisecond
+
+	t.Run("fake clock", func(t *testing.T) {
+		clock := &fakeClock{t: testNow}
+		p := &pacer{n: 3, window: window}
+		for i := range 3 {
+			if err := p.wait(t.Context(), clock.now); err != nil {
+				t.Fatalf("wait #%d: %v", i+1, err)
+			}
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.wait(t.Context(), clock.now) }()
+		select {
+		case err := <-done:
+			t.Fatalf("the 4th wait returned %v at once; want it to wait for the window", err)
+		case <-time.After(window / 2):
+		}
+		// Nothing frees a slot until the clock says the window has passed,
+		// however long the pacer sleeps.
+		select {
+		case err := <-done:
+			t.Fatalf("the 4th wait returned %v before the window passed", err)
+		case <-time.After(window + window/2):
+		}
+		clock.advance(window)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("the 4th wait: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the 4th wait did not return once the window had passed")
+		}
+		// The window slides: the three first left it together, the 4th
+		// is in it; two more fit.
+		for i := range 2 {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			err := p.wait(ctx, clock.now)
+			cancel()
+			if err != nil {
+				t.Fatalf("wait #%d after the window: %v", i+5, err)
+			}
+		}
+	})
+
+	t.Run("real clock", func(t *testing.T) {
+		p := &pacer{n: 3, window: window}
+		start := time.Now()
+		for i := range 4 {
+			if err := p.wait(t.Context(), time.Now); err != nil {
+				t.Fatalf("wait #%d: %v", i+1, err)
+			}
+			if i == 2 && time.Since(start) >= window {
+				t.Logf("the machine is slow: 3 waits took %v", time.Since(start))
+			}
+		}
+		if d := time.Since(start); d < window {
+			t.Errorf("4 waits took %v, want at least the window %v", d, window)
+		} else if d > 10*time.Second {
+			t.Errorf("4 waits took %v, want about the window %v", d, window)
+		}
+	})
+
+	t.Run("cancel", func(t *testing.T) {
+		clock := &fakeClock{t: testNow}
+		p := &pacer{n: 1, window: time.Hour}
+		if err := p.wait(t.Context(), clock.now); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- p.wait(ctx, clock.now) }()
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("wait = %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("wait did not return when its context was canceled")
+		}
+
+		dctx, dcancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer dcancel()
+		if err := p.wait(dctx, clock.now); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("wait = %v, want context.DeadlineExceeded", err)
+		}
+
+		// A wait given up takes no slot: once the window passes, one
+		// message goes at once.
+		clock.advance(time.Hour)
+		actx, acancel := context.WithTimeout(t.Context(), time.Second)
+		defer acancel()
+		if err := p.wait(actx, clock.now); err != nil {
+			t.Fatalf("wait after the window: %v", err)
+		}
+	})
+}
+
+func TestPacerFor(t *testing.T) {
+	u := "https://oapi.dingtalk.com/robot/send?access_token=" + newToken()
+	p := pacerFor(u, 20, time.Minute)
+	if got := pacerFor(u, 20, time.Minute); got != p {
+		t.Error("pacerFor returned another pacer for the same URL")
+	}
+	if got := pacerFor(u+"x", 20, time.Minute); got == p {
+		t.Error("pacerFor returned the same pacer for another URL")
+	}
+	if p.n != 20 || p.window != time.Minute {
+		t.Errorf("pacer = %d per %v, want 20 per 1m", p.n, p.window)
+	}
+
+	// Two channels posting to one robot share its limit.
+	f := newFakeService(t, "dingtalk", testSecret)
+	a := mustNew(t, "dingtalk", f.entry(), robotOptions(t, nil)).(*robot)
+	b := mustNew(t, "dingtalk", f.entry("send_resolved", false), robotOptions(t, nil)).(*robot)
+	if a.pacer == nil || a.pacer != b.pacer {
+		t.Errorf("two DingTalk robots with one URL have pacers %p and %p, want one", a.pacer, b.pacer)
+	}
+	if a.pacer.n != dingTalkRate || a.pacer.window != dingTalkWindow {
+		t.Errorf("DingTalk pacer = %d per %v, want 20 per 1m", a.pacer.n, a.pacer.window)
+	}
+}
