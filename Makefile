@@ -19,9 +19,12 @@ demo: build $(ALERTMANAGER)
 	$(GO) run ./examples/demo --alertmanager=$(ALERTMANAGER) --sidecar=$(BIN) --objects=examples/demo/objects
 
 ## bench: the Go benchmarks (decode of 1k/10k/50k alerts, generated client
-## against the sidecar's decoder; tracker work per poll at 0.1/1/10% churn).
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./poller/
+## against the sidecar's decoder; tracker work per poll at 0.1/1/10% churn),
+## then the side-by-side run with a real Alertmanager, which writes
+## BENCHMARKS.md.
+bench: build $(ALERTMANAGER)
+	$(GO) test -run '^$$' -bench . -benchmem ./poller/ | tee $(CACHE)/bench-go.txt
+	$(GO) run ./integration/bench --alertmanager=$(ALERTMANAGER) --sidecar=$(BIN) --out=BENCHMARKS.md --go-bench=$(CACHE)/bench-go.txt
 
 ## test: every test: formatting, vet, unit tests with the race detector,
 ## and the end-to-end suite against a real Alertmanager.
