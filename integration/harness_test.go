@@ -21,6 +21,12 @@ import (
 	"time"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopCluster()
+	os.Exit(code)
+}
+
 // repoRoot is the repository's top directory.
 func repoRoot(t testing.TB) string {
 	t.Helper()
@@ -95,6 +101,7 @@ func start(t testing.TB, name string, bin string, args ...string) *process {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = dieWithParent()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

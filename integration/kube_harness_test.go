@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,8 +111,13 @@ func newCluster(t testing.TB) (*cluster, error) {
 		"--log-level=warn", "--unsafe-no-fsync")
 	etcdLog, _ := os.Create(filepath.Join(dir, "etcd.log"))
 	c.etcd.Stdout, c.etcd.Stderr = etcdLog, etcdLog
+	c.etcd.SysProcAttr = dieWithParent()
 	if err := c.etcd.Start(); err != nil {
 		return nil, fmt.Errorf("start etcd: %w", err)
+	}
+	if err := waitEtcd(etcdURL, filepath.Join(dir, "etcd.log")); err != nil {
+		c.stop()
+		return nil, err
 	}
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -190,6 +197,7 @@ func (c *cluster) startAPIServer() error {
 		return err
 	}
 	c.apiserver.Stdout, c.apiserver.Stderr = apiLog, apiLog
+	c.apiserver.SysProcAttr = dieWithParent()
 	if err := c.apiserver.Start(); err != nil {
 		return fmt.Errorf("start kube-apiserver: %w", err)
 	}
@@ -214,6 +222,36 @@ func (c *cluster) waitReady(ctx context.Context) error {
 func (c *cluster) stopAPIServer() {
 	_ = c.apiserver.Process.Kill()
 	_ = c.apiserver.Wait()
+}
+
+// waitEtcd waits until etcd answers its health endpoint.
+func waitEtcd(url, logPath string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(logPath)
+	return fmt.Errorf("etcd not healthy at %s after 60s:\n%s", url, tail(string(b), 4000))
+}
+
+// dieWithParent makes a child process get SIGKILL when the test process
+// ends, however it ends, so that no server outlives a test run.
+func dieWithParent() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// stopCluster stops the shared cluster, if one was started.
+func stopCluster() {
+	if theCluster != nil {
+		theCluster.stop()
+	}
 }
 
 func (c *cluster) adminConfig() *rest.Config {

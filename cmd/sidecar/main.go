@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -171,7 +172,7 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	}
 	srv := &http.Server{Handler: webHandler(reg, func() error {
 		return ready(ctrl.HasSynced(), p.LastSuccess(), time.Now(), o.PollInterval)
-	}, explain.Handler(p, ctrl, mgr, time.Now)), ReadHeaderTimeout: 10 * time.Second}
+	}, explain.Handler(p, ctrl, mgr, time.Now), o.WebEnablePprof), ReadHeaderTimeout: 10 * time.Second}
 
 	inf.Run(ctx.Done())
 	mgr.Start(ctx)
@@ -226,9 +227,15 @@ func ready(synced bool, lastPoll, now time.Time, interval time.Duration) error {
 	return nil
 }
 
-func webHandler(reg *prometheus.Registry, readyFn func() error, explainer http.Handler) http.Handler {
+func webHandler(reg *prometheus.Registry, readyFn func() error, explainer http.Handler, enablePprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(explain.Path, explainer)
+	if enablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -28,6 +28,7 @@ type Options struct {
 	PollTimeout  time.Duration
 
 	WebListenAddress string
+	WebEnablePprof   bool
 	Kubeconfig       string
 	ObjectsDir       string
 	Namespace        string
@@ -84,6 +85,7 @@ func (o *Options) register(app *kingpin.Application) {
 	app.Flag("poll.interval", "Time between polls of Alertmanager.").Default("10s").DurationVar(&o.PollInterval)
 	app.Flag("poll.timeout", "Deadline of one poll.").Default("10s").DurationVar(&o.PollTimeout)
 	app.Flag("web.listen-address", "Address of /healthz, /readyz and /metrics.").Default(":9097").StringVar(&o.WebListenAddress)
+	app.Flag("web.enable-pprof", "Serve Go's profiling endpoints under /debug/pprof/ on the web port.").BoolVar(&o.WebEnablePprof)
 	app.Flag("kubeconfig", "Path to a kubeconfig. Empty: the in-cluster configuration.").StringVar(&o.Kubeconfig)
 	app.Flag("objects.dir", "Read Namespaces and Secrets from the YAML files in this directory (watched) instead of the Kubernetes API.").
 		StringVar(&o.ObjectsDir)

@@ -35,6 +35,7 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
 	window := flag.Duration("window", 30*time.Second, "measurement window")
 	goBench := flag.String("go-bench", "", "output of the Go benchmarks to include")
+	flag.StringVar(&profileDir, "profile-dir", "", "save the sidecar's heap and CPU profiles here (enables --web.enable-pprof)")
 	flag.Parse()
 	goBenchOut = *goBench
 	if err := run(*amBin, *sidecarBin, *out, *window); err != nil {
@@ -45,7 +46,7 @@ func main() {
 
 type result struct{ name, value, target string }
 
-var goBenchOut string
+var goBenchOut, profileDir string
 
 func run(amBin, sidecarBin, out string, window time.Duration) error {
 	work, err := os.MkdirTemp("", "amtenant-bench")
@@ -81,7 +82,8 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 	scURL := fmt.Sprintf("http://127.0.0.1:%d", scPort)
 	sc, err := start(sidecarBin, filepath.Join(work, "sidecar.log"), "--alertmanager.url="+amURL, "--objects.dir="+objDir,
 		"--namespace=monitoring", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort), "--poll.interval=2s",
-		"--notify.group-wait=1s", "--alertmanager.restart-grace=0s", "--security.tenant-deny-cidrs=169.254.0.0/16", "--log.level=warn")
+		"--notify.group-wait=1s", "--alertmanager.restart-grace=0s", "--security.tenant-deny-cidrs=169.254.0.0/16", "--log.level=warn",
+		"--web.enable-pprof")
 	if err != nil {
 		return err
 	}
@@ -117,6 +119,14 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 		result{"sidecar CPU per poll, 10k alerts", perPoll.Round(time.Millisecond).String(), ""},
 		result{"poll duration (mean), 10k alerts", meanPoll.Round(time.Millisecond).String(), ""},
 		result{"sidecar peak RSS, 10k alerts", mib(rss(sc.Process.Pid, "VmHWM")), "≤ 64 MiB"})
+
+	if profileDir != "" {
+		for name, path := range map[string]string{"heap.pprof": "/debug/pprof/heap", "allocs.pprof": "/debug/pprof/allocs", "cpu.pprof": "/debug/pprof/profile?seconds=10"} {
+			if err := save(scURL+path, filepath.Join(profileDir, name)); err != nil {
+				return err
+			}
+		}
+	}
 
 	// Latency of one new alert with 10k in the background.
 	var lat []time.Duration
@@ -426,6 +436,21 @@ func waitFor(d time.Duration, cond func() bool) error {
 		}
 	}
 	return nil
+}
+
+func save(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 func freePort() int {
