@@ -29,6 +29,11 @@ type member struct {
 	pendingSince time.Time
 	// inflight is set while a notification including it is being sent.
 	inflight bool
+	// group and groupLabels are the member's group under the current
+	// policy: computed when it joins or the policy changes, not on every
+	// scheduling pass (the labels of a fingerprint never change).
+	group       string
+	groupLabels model.LabelSet
 }
 
 func (m *member) needsFiring() bool {
@@ -93,6 +98,14 @@ func (d *dispatch) groupOf(inc *alert.Incarnation) (string, model.LabelSet) {
 	return ls.String(), ls
 }
 
+// setPolicy changes the policy and regroups the members.
+func (d *dispatch) setPolicy(p channel.Policy) {
+	d.policy = p
+	for _, m := range d.members {
+		m.group, m.groupLabels = d.groupOf(m.inc)
+	}
+}
+
 // sync replaces the set of incarnations routed to this integration.
 func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 	seen := make(map[alert.Key]struct{}, len(incs))
@@ -105,6 +118,7 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 				continue // never notified here: nothing to resolve
 			}
 			m = &member{}
+			m.group, m.groupLabels = d.groupOf(inc)
 			d.members[k] = m
 		}
 		m.inc = inc
@@ -148,8 +162,7 @@ func (d *dispatch) prune() {
 	if len(d.attempts) > 2*len(d.members)+16 {
 		live := make(map[string]bool, len(d.members))
 		for _, m := range d.members {
-			key, _ := d.groupOf(m.inc)
-			live[key] = true
+			live[m.group] = true
 		}
 		for g := range d.attempts {
 			if !live[g] && !d.inflight[g] {
@@ -160,8 +173,7 @@ func (d *dispatch) prune() {
 	if len(d.sentGroups) > 2*len(d.members)+16 {
 		live := make(map[string]bool, len(d.members))
 		for _, m := range d.members {
-			key, _ := d.groupOf(m.inc)
-			live[key] = true
+			live[m.group] = true
 		}
 		for g := range d.sentGroups {
 			if !live[g] && !d.inflight[g] {
@@ -180,7 +192,7 @@ func (d *dispatch) next() time.Time {
 			continue
 		}
 		if len(d.inflight) > 0 {
-			if key, _ := d.groupOf(m.inc); d.inflight[key] {
+			if d.inflight[m.group] {
 				continue
 			}
 		}
@@ -213,7 +225,7 @@ func (d *dispatch) due(now time.Time) []*batch {
 	}
 	groups := map[string]*groupState{}
 	for _, m := range d.members {
-		key, ls := d.groupOf(m.inc)
+		key, ls := m.group, m.groupLabels
 		if d.inflight[key] || m.inflight {
 			// m.inflight with a group not in flight: the grouping changed
 			// while it was being sent; it waits for that batch to end.

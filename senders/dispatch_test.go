@@ -546,7 +546,7 @@ func TestDispatchGroupByChangeWhileInFlight(t *testing.T) {
 	a := newInc(1, alert.Firing, "alertname", "A", "instance", "i1")
 	d.sync(t0, []*alert.Incarnation{a})
 	b := dueOne(t, d, t0)
-	d.policy = policy(0, time.Hour, "instance")
+	d.setPolicy(policy(0, time.Hour, "instance"))
 	dueNone(t, d, t0.Add(time.Second))
 	d.complete(b, t0.Add(2*time.Second), true)
 	dueNone(t, d, t0.Add(3*time.Second))

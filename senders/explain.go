@@ -82,7 +82,7 @@ func (d *dispatch) explain(fp string) IntegrationState {
 	if m == nil {
 		return st
 	}
-	group, _ := d.groupOf(m.inc)
+	group := m.group
 	st.Known = true
 	st.Incarnation = key.ID
 	st.Group = group

@@ -229,7 +229,7 @@ func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
 				// not notify every firing alert again.
 				d = ot.d
 				d.Lock()
-				d.policy = spec.Policy
+				d.setPolicy(spec.Policy)
 				d.sendResolved = in.SendResolved()
 				d.Unlock()
 			}
