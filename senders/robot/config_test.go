@@ -51,7 +51,6 @@ func TestNewConfigErrors(t *testing.T) {
 // TestNewConfigTypeErrorsNameField: a value of the wrong type is a config
 // error like the others, and should say which field it is about.
 func TestNewConfigTypeErrorsNameField(t *testing.T) {
-	t.Skip("BUG: yaml.v2 type errors from robot.decode (config.go:107) do not name the field; see report")
 	const dingURL = "https://oapi.dingtalk.com/robot/send?access_token=tok"
 	tests := []struct {
 		field string
