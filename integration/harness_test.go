@@ -63,17 +63,23 @@ func sidecarBinary(t testing.TB) string {
 	return sidecarBin
 }
 
-// alertmanagerBinary is the Alertmanager that `make alertmanager` builds.
-func alertmanagerBinary(t testing.TB) string {
+// cachedBinary is a binary the Makefile builds into .cache/bin, or the one
+// the environment variable env names.
+func cachedBinary(t testing.TB, env, name, target string) string {
 	t.Helper()
-	p := os.Getenv("AMTENANT_ALERTMANAGER")
+	p := os.Getenv(env)
 	if p == "" {
-		p = filepath.Join(repoRoot(t), ".cache", "bin", "alertmanager")
+		p = filepath.Join(repoRoot(t), ".cache", "bin", name)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("Alertmanager binary not found at %s: run `make alertmanager` (make test does it)", p)
+		t.Fatalf("%s not found at %s: run `make %s` (make test does it)", name, p, target)
 	}
 	return p
+}
+
+// alertmanagerBinary is the Alertmanager that `make alertmanager` builds.
+func alertmanagerBinary(t testing.TB) string {
+	return cachedBinary(t, "AMTENANT_ALERTMANAGER", "alertmanager", "alertmanager")
 }
 
 func freePort(t testing.TB) int {

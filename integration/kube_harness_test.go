@@ -56,15 +56,7 @@ var (
 
 // kubeAPIServerBinary is what scripts/build-kube-apiserver.sh builds.
 func kubeAPIServerBinary(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("AMTENANT_KUBE_APISERVER")
-	if p == "" {
-		p = filepath.Join(repoRoot(t), ".cache", "bin", "kube-apiserver")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("kube-apiserver not found at %s: run `make kube-apiserver` (make test does it)", p)
-	}
-	return p
+	return cachedBinary(t, "AMTENANT_KUBE_APISERVER", "kube-apiserver", "kube-apiserver")
 }
 
 // auditPolicy records who read Secrets, and how.

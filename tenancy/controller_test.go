@@ -732,6 +732,7 @@ func TestControllerTenantOf(t *testing.T) {
 		newNamespace("unlabelled", nil),
 		newNamespace("other-labels", map[string]string{"team": "x"}),
 		newNamespace("empty-label", tenantLabel("")),
+		newNamespace("long-label", tenantLabel(strings.Repeat("t", 63))),
 	)
 	e.start(t)
 	tests := []struct {
@@ -743,6 +744,7 @@ func TestControllerTenantOf(t *testing.T) {
 		{"unlabelled", "unlabelled", true},
 		{"other-labels", "other-labels", true},
 		{"empty-label", "empty-label", true},
+		{"long-label", strings.Repeat("t", 63), true}, // at the label-value limit
 		{"missing", "", false},
 		{"", "", false},
 	}
