@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,7 +38,9 @@ import (
 const shutdownGrace = 15 * time.Second
 
 func main() {
-	version.Version = buildVersion
+	if version.Version == "" {
+		version.Version = "dev"
+	}
 	var o Options
 	app := kingpin.New("sidecar", "amtenant: multi-tenant notifications for a shared Alertmanager.")
 	app.Version(version.Print("amtenant"))
@@ -93,15 +96,16 @@ func main() {
 			os.Exit(1)
 		}
 	default:
+		// Respect the container's memory limit, as Alertmanager does.
+		if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
+			logger.Info("GOMEMLIMIT set from the container's memory limit", "bytes", limit)
+		}
 		if err := run(ctx, &o, logger); err != nil {
 			logger.Error("Exiting", "err", err)
 			os.Exit(1)
 		}
 	}
 }
-
-// buildVersion is set with -ldflags "-X main.buildVersion=…".
-var buildVersion = "dev"
 
 func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	// Canceled on a signal, and when a component fails: then everything
