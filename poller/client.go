@@ -21,7 +21,6 @@ import (
 	amalert "github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/client/general"
 	"github.com/prometheus/alertmanager/api/v2/models"
-	"github.com/prometheus/common/model"
 
 	"github.com/amtenant/amtenant/alert"
 )
@@ -51,8 +50,6 @@ type Client struct {
 	mu      sync.Mutex
 	lean    *leanDecoder
 	decoded *Snapshot
-	// generated forces the generated models (for benchmarks and tests).
-	generated bool
 }
 
 // NewClient returns a client for the Alertmanager at base, whose path is the
@@ -79,7 +76,7 @@ func NewClient(base *url.URL, filter []string, hc *http.Client) *Client {
 	c := &Client{filter: filter, lean: newLeanDecoder()}
 	fallback := runtime.JSONConsumer()
 	rt.Consumers[runtime.JSONMime] = runtime.ConsumerFunc(func(r io.Reader, v any) error {
-		if p, ok := v.(*models.GettableAlerts); ok && !c.generated {
+		if p, ok := v.(*models.GettableAlerts); ok {
 			snap, err := c.lean.decode(r)
 			if err != nil {
 				return err
@@ -107,23 +104,16 @@ func (c *Client) Poll(ctx context.Context) (Snapshot, error) {
 	if len(c.filter) > 0 {
 		params = params.WithFilter(c.filter)
 	}
-	ok, err := c.api.Alert.GetAlerts(params)
+	_, err := c.api.Alert.GetAlerts(params)
 	if err != nil {
 		return Snapshot{}, &PollError{Op: "get alerts", Err: err}
 	}
-	var snap Snapshot
-	switch {
-	case c.generated:
-		if snap, err = convert(ok.Payload); err != nil {
-			return Snapshot{}, &PollError{Op: "get alerts", Err: err}
-		}
-	case c.decoded == nil:
+	if c.decoded == nil {
 		// The client skips its consumer for an empty body: that is no
 		// answer, certainly not "no alerts".
 		return Snapshot{}, &PollError{Op: "get alerts", Err: errors.New("empty response")}
-	default:
-		snap = *c.decoded
 	}
+	snap := *c.decoded
 	// The status is read after the alerts: if Alertmanager restarted
 	// between the two requests, the new uptime is seen in this very poll.
 	st, err := c.api.General.GetStatus(general.NewGetStatusParamsWithContext(ctx))
@@ -134,67 +124,6 @@ func (c *Client) Poll(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, &PollError{Op: "get status", Err: errors.New("response has no uptime")}
 	}
 	snap.Uptime = time.Time(*st.Payload.Uptime)
-	return snap, nil
-}
-
-// convert turns the API models into the tracker's representation. An alert
-// with neither labels nor fingerprint cannot be identified and is dropped;
-// one with a fingerprint but without startsAt or status is kept as
-// incomplete.
-func convert(payload models.GettableAlerts) (Snapshot, error) {
-	if payload == nil {
-		return Snapshot{}, errors.New("response is not a list of alerts")
-	}
-	snap := Snapshot{Alerts: make([]alert.Alert, 0, len(payload))}
-	seen := make(map[string]struct{}, len(payload))
-	for _, ga := range payload {
-		if ga == nil {
-			continue
-		}
-		ls := make(model.LabelSet, len(ga.Labels))
-		for k, v := range ga.Labels {
-			ls[model.LabelName(k)] = model.LabelValue(v)
-		}
-		fp := ""
-		if ga.Fingerprint != nil {
-			fp = *ga.Fingerprint
-		}
-		if fp == "" {
-			if len(ls) == 0 {
-				continue
-			}
-			// The fingerprint is the hash of the labels; recompute it.
-			fp = ls.Fingerprint().String()
-		}
-		if _, dup := seen[fp]; dup {
-			continue
-		}
-		seen[fp] = struct{}{}
-		if ga.StartsAt == nil || ga.Status == nil || ga.Status.State == nil || len(ls) == 0 {
-			snap.Incomplete = append(snap.Incomplete, fp)
-			continue
-		}
-		a := alert.Alert{
-			Fingerprint:  fp,
-			Labels:       ls,
-			Annotations:  make(model.LabelSet, len(ga.Annotations)),
-			StartsAt:     time.Time(*ga.StartsAt),
-			GeneratorURL: ga.GeneratorURL.String(),
-			SilencedBy:   ga.Status.SilencedBy,
-			InhibitedBy:  ga.Status.InhibitedBy,
-		}
-		for k, v := range ga.Annotations {
-			a.Annotations[model.LabelName(k)] = model.LabelValue(v)
-		}
-		if ga.EndsAt != nil {
-			a.EndsAt = time.Time(*ga.EndsAt)
-		}
-		if ga.UpdatedAt != nil {
-			a.UpdatedAt = time.Time(*ga.UpdatedAt)
-		}
-		a.Suppressed = IsSuppressed(*ga.Status.State, a.SilencedBy, a.InhibitedBy)
-		snap.Alerts = append(snap.Alerts, a)
-	}
 	return snap, nil
 }
 

@@ -65,6 +65,37 @@ func NewDir(path, defaultNamespace string, client kubernetes.Interface, log *slo
 // cannot be parsed are logged and skipped; the error is only for a
 // directory that cannot be read at all.
 func (d *Dir) Load(ctx context.Context) error {
+	if err := d.scan(); err != nil {
+		return err
+	}
+	return d.apply(ctx)
+}
+
+// ReadDir reads the directory's Namespaces and Secrets exactly as
+// --objects.dir does (unreadable files skipped, the later file's object
+// winning), without a clientset: for commands that run beside the sidecar.
+func ReadDir(path, defaultNamespace string) ([]*corev1.Namespace, []*corev1.Secret, error) {
+	d := NewDir(path, defaultNamespace, nil, slog.New(slog.DiscardHandler))
+	if err := d.scan(); err != nil {
+		return nil, nil, err
+	}
+	var (
+		nss     []*corev1.Namespace
+		secrets []*corev1.Secret
+	)
+	for _, o := range d.objects() {
+		if o.namespace != nil {
+			nss = append(nss, o.namespace)
+		}
+		if o.secret != nil {
+			secrets = append(secrets, o.secret)
+		}
+	}
+	return nss, secrets, nil
+}
+
+// scan reads every file of the directory into d.files.
+func (d *Dir) scan() error {
 	entries, err := os.ReadDir(d.path)
 	if err != nil {
 		return fmt.Errorf("read objects directory: %w", err)
@@ -100,7 +131,7 @@ func (d *Dir) Load(ctx context.Context) error {
 			delete(d.fileErrs, p)
 		}
 	}
-	return d.apply(ctx)
+	return nil
 }
 
 func isObjectFile(name string) bool {
@@ -221,8 +252,9 @@ func (d *Dir) decode(m map[string]any) ([]object, error) {
 	return nil, nil
 }
 
-// apply makes the clientset hold exactly the objects of the files.
-func (d *Dir) apply(ctx context.Context) error {
+// objects merges the files' objects; an object defined twice is the later
+// file's.
+func (d *Dir) objects() map[objectKey]object {
 	want := map[objectKey]object{}
 	paths := make([]string, 0, len(d.files))
 	for p := range d.files {
@@ -237,6 +269,12 @@ func (d *Dir) apply(ctx context.Context) error {
 			want[o.key] = o
 		}
 	}
+	return want
+}
+
+// apply makes the clientset hold exactly the objects of the files.
+func (d *Dir) apply(ctx context.Context) error {
+	want := d.objects()
 	var errs []error
 	for k, o := range want {
 		if err := d.upsert(ctx, o); err != nil {

@@ -633,3 +633,31 @@ func TestDirFeedsController(t *testing.T) {
 		t.Errorf("TenantOf(team-a) = %q, want alpha", tenant)
 	}
 }
+
+// ReadDir sees what --objects.dir loads: the later file's object, broken
+// files skipped.
+func TestReadDir(t *testing.T) {
+	dir := t.TempDir()
+	secret := func(url string) string {
+		return "apiVersion: v1\nkind: Secret\nmetadata: {name: hook, labels: {amtenant.io/channel: \"\"}}\nstringData: {type: webhook, url: " + url + "}\n"
+	}
+	for name, body := range map[string]string{
+		"a.yaml": secret("http://first") + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",
+		"b.yaml": secret("http://second"),
+		"c.yaml": "kind: [broken",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nss, secrets, err := ReadDir(dir, "monitoring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nss) != 1 || len(secrets) != 1 || secrets[0].Namespace != "monitoring" || string(secrets[0].Data["url"]) != "http://second" {
+		t.Errorf("namespaces %d, secrets %+v", len(nss), secrets)
+	}
+	if _, _, err := ReadDir(filepath.Join(dir, "missing"), "monitoring"); err == nil {
+		t.Error("a missing directory gave no error")
+	}
+}

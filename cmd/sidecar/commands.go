@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/prometheus/common/model"
@@ -95,7 +93,7 @@ func sendTest(ctx context.Context, o *Options, id string, w io.Writer) error {
 		err        error
 	)
 	if o.ObjectsDir != "" {
-		namespaces, secrets, err = readObjectsDir(o.ObjectsDir, o.Namespace)
+		namespaces, secrets, err = tenancy.ReadDir(o.ObjectsDir, o.Namespace)
 	} else {
 		namespaces, secrets, err = readFromCluster(ctx, o, ns, name)
 	}
@@ -169,60 +167,6 @@ func tenantOfChannel(o *Options, s *corev1.Secret, namespaces []*corev1.Namespac
 		}
 	}
 	return s.Namespace
-}
-
-func readObjectsDir(dir, defaultNamespace string) ([]*corev1.Namespace, []*corev1.Secret, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	var (
-		nss []*corev1.Namespace
-		ss  []*corev1.Secret
-	)
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		switch strings.ToLower(filepath.Ext(n)) {
-		case ".yaml", ".yml", ".json":
-		default:
-			continue
-		}
-		if strings.HasPrefix(n, ".") {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil {
-			continue
-		}
-		a, b, err := tenancy.ParseObjects(raw, defaultNamespace)
-		if err != nil {
-			continue // the running sidecar skips such files too
-		}
-		nss = append(nss, a...)
-		ss = append(ss, b...)
-	}
-	return nss, lastDefinition(ss), nil
-}
-
-// lastDefinition keeps, as the running sidecar does, the later file's
-// version of a Secret defined twice.
-func lastDefinition(ss []*corev1.Secret) []*corev1.Secret {
-	seen := map[string]int{}
-	var out []*corev1.Secret
-	for _, s := range ss {
-		k := s.Namespace + "/" + s.Name
-		if i, ok := seen[k]; ok {
-			out[i] = s
-			continue
-		}
-		seen[k] = len(out)
-		out = append(out, s)
-	}
-	return out
 }
 
 // readFromCluster reads the channel Secret, the global Secret and the
