@@ -46,6 +46,14 @@ type Options struct {
 	TenantDenyCIDRs      string
 	TemplateFiles        []string
 
+	StateFile string
+
+	LeaderElect              bool
+	LeaderElectLeaseName     string
+	LeaderElectLeaseDuration time.Duration
+	LeaderElectRenewDeadline time.Duration
+	LeaderElectRetryPeriod   time.Duration
+
 	Log promslog.Config
 
 	// Set by Validate.
@@ -107,6 +115,14 @@ func (o *Options) register(app *kingpin.Application) {
 	app.Flag("security.tenant-deny-cidrs", "Comma-separated networks tenant channels may not connect to. Empty denies nothing.").
 		Default(senders.DefaultDenyCIDRs).StringVar(&o.TenantDenyCIDRs)
 	app.Flag("template.files", "Template files (globs) added to Alertmanager's default templates. Repeatable.").StringsVar(&o.TemplateFiles)
+	app.Flag("state.file", "Save the delivery state to this file (atomically, every few seconds and at shutdown) and resume from it at start, so that a restart sends nothing twice. Empty: memory only.").
+		StringVar(&o.StateFile)
+	app.Flag("leader-elect", "Elect one delivering replica among the sidecars of an Alertmanager cluster through a Lease in --namespace; the others follow in shadow.").
+		BoolVar(&o.LeaderElect)
+	app.Flag("leader-elect.lease-name", "Name of the Lease. Identity: $POD_NAME, else the hostname.").Default("amtenant").StringVar(&o.LeaderElectLeaseName)
+	app.Flag("leader-elect.lease-duration", "How long followers wait after the last renewal before taking over.").Default("15s").DurationVar(&o.LeaderElectLeaseDuration)
+	app.Flag("leader-elect.renew-deadline", "How long the leader retries renewing before it steps down.").Default("10s").DurationVar(&o.LeaderElectRenewDeadline)
+	app.Flag("leader-elect.retry-period", "Time between attempts to acquire or renew the Lease.").Default("2s").DurationVar(&o.LeaderElectRetryPeriod)
 	promslogflag.AddFlags(app, &o.Log)
 }
 
@@ -183,6 +199,17 @@ func (o *Options) Validate() error {
 	} {
 		if l.v == "" {
 			errs = append(errs, fmt.Errorf("%s must not be empty", l.flag))
+		}
+	}
+	if o.LeaderElect {
+		if o.ObjectsDir != "" {
+			errs = append(errs, errors.New("--leader-elect needs the Kubernetes API (a Lease); it cannot be used with --objects.dir"))
+		}
+		if o.LeaderElectLeaseName == "" {
+			errs = append(errs, errors.New("--leader-elect.lease-name must not be empty"))
+		}
+		if o.LeaderElectRetryPeriod <= 0 || o.LeaderElectRenewDeadline <= o.LeaderElectRetryPeriod || o.LeaderElectLeaseDuration <= o.LeaderElectRenewDeadline {
+			errs = append(errs, errors.New("leader election needs 0 < --leader-elect.retry-period < --leader-elect.renew-deadline < --leader-elect.lease-duration"))
 		}
 	}
 	return errors.Join(errs...)
