@@ -4,6 +4,7 @@
 package alert
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -14,18 +15,18 @@ import (
 // generated API models.
 type Alert struct {
 	// Fingerprint is Alertmanager's hash of the label set (16 hex digits).
-	Fingerprint  string
-	Labels       model.LabelSet
-	Annotations  model.LabelSet
-	StartsAt     time.Time
-	EndsAt       time.Time
-	UpdatedAt    time.Time
-	GeneratorURL string
+	Fingerprint  string         `json:"fingerprint"`
+	Labels       model.LabelSet `json:"labels"`
+	Annotations  model.LabelSet `json:"annotations,omitempty"`
+	StartsAt     time.Time      `json:"startsAt"`
+	EndsAt       time.Time      `json:"endsAt,omitzero"`
+	UpdatedAt    time.Time      `json:"updatedAt,omitzero"`
+	GeneratorURL string         `json:"generatorURL,omitempty"`
 	// Suppressed is true when Alertmanager reports the alert silenced or
 	// inhibited.
-	Suppressed  bool
-	SilencedBy  []string
-	InhibitedBy []string
+	Suppressed  bool     `json:"suppressed,omitempty"`
+	SilencedBy  []string `json:"silencedBy,omitempty"`
+	InhibitedBy []string `json:"inhibitedBy,omitempty"`
 }
 
 // Status is the tracker's verdict on an incarnation.
@@ -53,6 +54,25 @@ func (s Status) String() string {
 	return "unknown"
 }
 
+// MarshalText writes the status as its name.
+func (s Status) MarshalText() ([]byte, error) {
+	if s < Firing || s > Resolved {
+		return nil, fmt.Errorf("unknown alert status %d", int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText reads a status name.
+func (s *Status) UnmarshalText(b []byte) error {
+	for _, c := range []Status{Firing, Suppressed, Resolved} {
+		if string(b) == c.String() {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown alert status %q", b)
+}
+
 // Incarnation is one life of an alert: from the poll where a fingerprint
 // appears with a given startsAt until it is resolved. The same fingerprint
 // firing again later is a new incarnation with a new ID.
@@ -60,15 +80,15 @@ type Incarnation struct {
 	Alert
 	// ID is unique per incarnation within one tracker; together with the
 	// fingerprint it identifies what a channel has already been told.
-	ID     uint64
-	Status Status
+	ID     uint64 `json:"id"`
+	Status Status `json:"status"`
 	// ResolvedAt is when the tracker declared the incarnation resolved (the
 	// poll that ended its grace); set only when Status is Resolved. EndsAt
 	// then holds when it was first seen absent.
-	ResolvedAt time.Time
+	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
 	// Tenant is filled in by the router: the tenant owning the alert's
 	// namespace, empty for cluster alerts.
-	Tenant string
+	Tenant string `json:"-"`
 }
 
 // Key identifies an incarnation across polls.

@@ -20,3 +20,23 @@ func TestIncarnationKey(t *testing.T) {
 		t.Errorf("Key() = %+v", a.Key())
 	}
 }
+
+func TestStatusText(t *testing.T) {
+	for _, s := range []Status{Firing, Suppressed, Resolved} {
+		b, err := s.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Status
+		if err := got.UnmarshalText(b); err != nil || got != s {
+			t.Errorf("round trip of %v: %v, %v", s, got, err)
+		}
+	}
+	if _, err := Status(9).MarshalText(); err == nil {
+		t.Error("an unknown status was written")
+	}
+	var s Status
+	if err := s.UnmarshalText([]byte("burning")); err == nil {
+		t.Error("an unknown status name was read")
+	}
+}

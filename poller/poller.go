@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/state"
 )
 
 // Source is one Alertmanager to poll. *Client implements it.
@@ -124,4 +125,22 @@ func (p *Poller) LastSuccess() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n)
+}
+
+// Export returns the tracker's state for the state file.
+func (p *Poller) Export() state.Tracker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tracker.Export()
+}
+
+// Restore loads a saved tracker state before the first poll and hands its
+// incarnations to the sink, so that channels built before that poll
+// already know what they were told.
+func (p *Poller) Restore(st state.Tracker) int {
+	p.mu.Lock()
+	incs := p.tracker.Import(st)
+	p.mu.Unlock()
+	p.sink.Observe(p.now(), incs)
+	return len(incs)
 }

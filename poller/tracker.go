@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/state"
 )
 
 // TrackerConfig sets the tracker's grace periods and size.
@@ -279,4 +280,43 @@ func statusOf(a *alert.Alert) alert.Status {
 		return alert.Suppressed
 	}
 	return alert.Firing
+}
+
+// Export returns what the tracker knows, least recently seen first, for
+// the state file.
+func (t *Tracker) Export() state.Tracker {
+	st := state.Tracker{NextID: t.nextID, Uptime: t.uptime, Alerts: make([]state.Entry, 0, t.cache.Len())}
+	for _, fp := range t.cache.Keys() {
+		e, _ := t.cache.Peek(fp)
+		st.Alerts = append(st.Alerts, state.Entry{Current: e.cur, Previous: slices.Clone(e.prev), MissingSince: e.missingSince})
+	}
+	return st
+}
+
+// Import replaces the tracker's state with a saved one and returns the
+// incarnations it holds, as Observe would. Nothing is taken as present:
+// the first poll decides, and an alert that ended while the sidecar was
+// down is resolved after the resolve grace like any other. An
+// Alertmanager that restarted meanwhile shows a new uptime at that poll,
+// which holds resolutions as usual.
+func (t *Tracker) Import(st state.Tracker) []alert.Incarnation {
+	t.removed = true
+	t.cache.Purge()
+	t.removed = false
+	t.nextID = max(t.nextID, st.NextID)
+	t.uptime = st.Uptime
+	t.grow(len(st.Alerts))
+	var out []alert.Incarnation
+	for _, se := range st.Alerts {
+		if se.Current.Fingerprint == "" {
+			continue
+		}
+		e := &entry{cur: se.Current, prev: se.Previous, missingSince: se.MissingSince}
+		for _, inc := range append(slices.Clone(e.prev), e.cur) {
+			t.nextID = max(t.nextID, inc.ID) // IDs stay unique whatever the file says
+			out = append(out, inc)
+		}
+		t.cache.Add(se.Current.Fingerprint, e)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/state"
 )
 
 // member is what one integration of a channel knows about one incarnation.
@@ -79,6 +80,9 @@ type dispatch struct {
 	// wake wakes the scheduling loop of whichever target uses this state
 	// now (a rebuilt channel's new target).
 	wake chan struct{}
+	// restored is what a saved state says about incarnations, consumed by
+	// the first sync: members joining then take their flags from it.
+	restored map[alert.Key]state.Member
 }
 
 func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
@@ -114,10 +118,15 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 		seen[k] = struct{}{}
 		m, ok := d.members[k]
 		if !ok {
-			if inc.Status == alert.Resolved {
+			r, wasSaved := d.restored[k]
+			if inc.Status == alert.Resolved && !(wasSaved && r.EverNotified) {
 				continue // never notified here: nothing to resolve
 			}
 			m = &member{}
+			if wasSaved {
+				m.notified, m.everNotified, m.lastNotified = r.Notified, r.EverNotified, r.LastNotified
+				m.resolvedDone, m.pendingSince = r.ResolvedDone, r.PendingSince
+			}
 			m.group, m.groupLabels = d.groupOf(inc)
 			d.members[k] = m
 		}
@@ -148,7 +157,51 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 		}
 		delete(d.members, k)
 	}
+	d.restored = nil
 	d.prune()
+}
+
+// restore seeds a new dispatch with a saved state.
+func (d *dispatch) restore(st state.Target) {
+	d.restored = make(map[alert.Key]state.Member, len(st.Members))
+	for _, m := range st.Members {
+		d.restored[m.Key()] = m
+	}
+	for _, g := range st.Groups {
+		d.sentGroups[g] = true
+	}
+}
+
+// export returns what this integration was told, for the state file. A
+// batch in flight has not changed its members yet: they are saved as they
+// were, pending, and sent again after a restart. Saved members not yet
+// matched to an incarnation are kept.
+func (d *dispatch) export(st *state.Target) {
+	st.Members = make([]state.Member, 0, len(d.members)+len(d.restored))
+	for k, m := range d.members {
+		st.Members = append(st.Members, state.Member{
+			Fingerprint: k.Fingerprint, ID: k.ID,
+			Notified: m.notified, EverNotified: m.everNotified, LastNotified: m.lastNotified,
+			ResolvedDone: m.resolvedDone, PendingSince: m.pendingSince,
+		})
+	}
+	for k, r := range d.restored {
+		if _, ok := d.members[k]; !ok {
+			st.Members = append(st.Members, r)
+		}
+	}
+	sort.Slice(st.Members, func(i, j int) bool {
+		a, b := st.Members[i], st.Members[j]
+		if a.Fingerprint != b.Fingerprint {
+			return a.Fingerprint < b.Fingerprint
+		}
+		return a.ID < b.ID
+	})
+	st.Groups = make([]string, 0, len(d.sentGroups))
+	for g := range d.sentGroups {
+		st.Groups = append(st.Groups, g)
+	}
+	sort.Strings(st.Groups)
 }
 
 // prune drops members with nothing left to do, and the attempts of groups

@@ -33,6 +33,15 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// RetryInitialInterval is the first backoff interval.
 	RetryInitialInterval time.Duration
+	// RepeatInterval is the default repeat interval: saved states of
+	// channels that do not come back are forgotten after the longest one.
+	RepeatInterval time.Duration
+	// Leadership says whether this replica delivers; nil: it always does.
+	Leadership Leadership
+	// TakeoverWindow is how long after a batch became due a follower waits
+	// to see the leader alive before it counts the batch as delivered by
+	// the leader. See Leadership.
+	TakeoverWindow time.Duration
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -50,6 +59,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxRetryDuration <= 0 {
 		o.MaxRetryDuration = time.Hour
+	}
+	if o.RepeatInterval <= 0 {
+		o.RepeatInterval = 4 * time.Hour
 	}
 	if o.TenantLabel == "" {
 		o.TenantLabel = "tenant"
@@ -72,6 +84,7 @@ type Manager struct {
 	globalID uint64
 	channels map[string]*builtChannel
 	invalid  map[string][]string // channel ID → types, for the metric
+	restored map[string]restoredTarget
 
 	started, stopped     bool
 	loopCtx, sendCtx     context.Context
@@ -105,6 +118,7 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 		global:   &globalConfig{values: map[string]any{}},
 		channels: map[string]*builtChannel{},
 		invalid:  map[string][]string{},
+		restored: map[string]restoredTarget{},
 	}
 }
 
@@ -236,6 +250,9 @@ func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
 		}
 		if d == nil {
 			d = newDispatch(spec.Policy, in.SendResolved())
+			if st, ok := m.takeRestoredLocked(spec.ID, in.key()); ok {
+				d.restore(st)
+			}
 		}
 		c.targets[in.key()] = newTarget(spec.ID, in, d, red, &m.opts, m.m, m.log)
 	}

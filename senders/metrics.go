@@ -21,6 +21,7 @@ type metrics struct {
 	dropped       *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
 	channels      *prometheus.GaugeVec
+	shadowed      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,6 +47,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "amtenant_channels",
 			Help: "Channel Secrets by integration type and state (valid or invalid).",
 		}, []string{"type", "state"}),
+		shadowed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtenant_notifications_shadowed_total",
+			Help: "Notifications a follower (--leader-elect) recorded as sent by the leader, without sending them, by integration type.",
+		}, []string{"type"}),
 	}
 	reasons := []string{reasonDenied}
 	for r := notify.DefaultReason; r <= notify.RateLimitedReason; r++ {
@@ -54,12 +59,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, t := range KnownTypes() {
 		m.notifications.WithLabelValues(t)
 		m.dropped.WithLabelValues(t)
+		m.shadowed.WithLabelValues(t)
 		for _, r := range reasons {
 			m.failed.WithLabelValues(t, r)
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.notifications, m.failed, m.dropped, m.latency, m.channels)
+		reg.MustRegister(m.notifications, m.failed, m.dropped, m.latency, m.channels, m.shadowed)
 	}
 	return m
 }

@@ -71,7 +71,7 @@ func (t *target) run(loopCtx, sendCtx context.Context, wg *sync.WaitGroup) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				t.deliver(sendCtx, b)
+				t.deliver(loopCtx, sendCtx, b)
 			}()
 		}
 		wait := time.Hour
@@ -98,9 +98,29 @@ const (
 )
 
 // deliver sends a batch, retrying retryable failures with exponential
-// backoff and jitter until the maximum retry duration.
-func (t *target) deliver(ctx context.Context, b *batch) {
+// backoff and jitter until the maximum retry duration. On a follower it
+// first waits in shadow (see Leadership); that wait ends with loopCtx, a
+// send with ctx.
+func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
+	due := t.opts.Now()
+	switch t.shadow(loopCtx, due) {
+	case shadowCanceled:
+		t.d.Lock()
+		t.d.cancel(b)
+		t.d.Unlock()
+		return
+	case shadowConfirmed:
+		t.d.Lock()
+		t.d.complete(b, due, true)
+		t.d.Unlock()
+		t.m.shadowed.WithLabelValues(t.integ.name).Inc()
+		t.poke()
+		return
+	}
 	start := t.opts.Now()
+	if start.Sub(due) > time.Second {
+		t.log.Info("Leading now: sending a notification the previous leader may not have sent", "group", b.groupKey, "due", due)
+	}
 	out := t.attempts(ctx, b, start)
 	t.d.Lock()
 	switch out {

@@ -265,7 +265,7 @@ func TestDeliveryRecoversFromPanic(t *testing.T) {
 	if len(bs) != 1 {
 		t.Fatalf("got %d batches, want 1", len(bs))
 	}
-	tg.deliver(t.Context(), bs[0])
+	tg.deliver(t.Context(), t.Context(), bs[0])
 	if got := droppedCount(t, reg, "webhook"); got != 1 {
 		t.Errorf("dropped: got %v, want 1", got)
 	}

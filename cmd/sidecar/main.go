@@ -27,9 +27,11 @@ import (
 	"github.com/prometheus/common/version"
 	"k8s.io/klog/v2"
 
+	"github.com/amtenant/amtenant/election"
 	"github.com/amtenant/amtenant/explain"
 	"github.com/amtenant/amtenant/poller"
 	"github.com/amtenant/amtenant/senders"
+	"github.com/amtenant/amtenant/state"
 	"github.com/amtenant/amtenant/tenancy"
 )
 
@@ -125,20 +127,10 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	leader.Set(1)
 	reg.MustRegister(leader)
 
-	tmpl, err := senders.Templates(o.TemplateFiles, o.externalURL)
-	if err != nil {
-		return fmt.Errorf("load templates: %w", err)
-	}
-
-	mgr := senders.NewManager(senders.Options{
-		Template:         tmpl,
-		Guard:            senders.NewGuard(o.denyCIDRs),
-		TenantLabel:      model.LabelName(o.AlertTenantLabel),
-		MaxRetryDuration: o.MaxRetryDuration,
-		Logger:           logger,
-	}, reg)
-
-	var src *source
+	var (
+		src *source
+		err error
+	)
 	if o.ObjectsDir != "" {
 		src, err = localSource(ctx, o, logger)
 	} else {
@@ -148,6 +140,32 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		return err
 	}
 	defer src.stop()
+
+	var elector *election.Elector
+	if o.LeaderElect {
+		if elector, err = newElector(o, src, leader, logger); err != nil {
+			return err
+		}
+	}
+
+	tmpl, err := senders.Templates(o.TemplateFiles, o.externalURL)
+	if err != nil {
+		return fmt.Errorf("load templates: %w", err)
+	}
+
+	opts := senders.Options{
+		Template:         tmpl,
+		Guard:            senders.NewGuard(o.denyCIDRs),
+		TenantLabel:      model.LabelName(o.AlertTenantLabel),
+		MaxRetryDuration: o.MaxRetryDuration,
+		RepeatInterval:   o.RepeatInterval,
+		Logger:           logger,
+	}
+	if elector != nil {
+		opts.Leadership = elector
+		opts.TakeoverWindow = takeoverWindow(o)
+	}
+	mgr := senders.NewManager(opts, reg)
 	inf := src.informers
 	ctrl, err := tenancy.NewController(tenancy.Config{
 		Namespace:            o.Namespace,
@@ -169,6 +187,11 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 			Capacity:     o.DedupCapacity,
 		},
 	}, poller.NewClient(o.amURL, o.AlertmanagerFilter, nil), ctrl.Router(), logger.With("component", "poller"), reg)
+
+	var saver *state.Saver
+	if o.StateFile != "" {
+		saver = restoreState(o, p, mgr, logger, reg)
+	}
 
 	ln, err := net.Listen("tcp", o.WebListenAddress)
 	if err != nil {
@@ -192,6 +215,19 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		"mode", mode(o), "namespace", o.Namespace, "web", ln.Addr().String())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
+	if saver != nil {
+		go saver.Run(ctx)
+	}
+	// The election outlives ctx: the Lease is given up only once this
+	// replica has stopped delivering and saved its state.
+	electCtx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopElection()
+	elected := make(chan struct{})
+	if elector != nil {
+		go func() { elector.Run(electCtx); close(elected) }()
+	} else {
+		close(elected)
+	}
 
 	var runErr error
 	select {
@@ -203,6 +239,17 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	stop := context.WithoutCancel(ctx)
 	<-done
 	mgr.Stop(shutdownGrace)
+	if saver != nil {
+		if err := saver.Final(); err == nil {
+			logger.Info("Delivery state saved", "file", o.StateFile)
+		}
+	}
+	stopElection()
+	select {
+	case <-elected:
+	case <-time.After(5 * time.Second):
+		logger.Warn("Giving up the Lease took too long; another replica takes over when it expires")
+	}
 	sctx, cancel := context.WithTimeout(stop, 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

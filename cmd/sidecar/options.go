@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -199,6 +200,14 @@ func (o *Options) Validate() error {
 	} {
 		if l.v == "" {
 			errs = append(errs, fmt.Errorf("%s must not be empty", l.flag))
+		}
+	}
+	if o.StateFile != "" {
+		dir := filepath.Dir(o.StateFile)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--state.file: directory %q does not exist", dir))
+		} else if fi, err := os.Stat(o.StateFile); err == nil && fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--state.file %q is a directory", o.StateFile))
 		}
 	}
 	if o.LeaderElect {

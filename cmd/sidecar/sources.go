@@ -25,6 +25,8 @@ type source struct {
 	// run runs the source's background work until ctx is done.
 	run  func(ctx context.Context) error
 	stop func()
+	// rest is the API configuration in Kubernetes mode, nil in local mode.
+	rest *rest.Config
 }
 
 // localSource loads the objects directory into an in-memory clientset, so
@@ -90,10 +92,11 @@ func clusterSource(o *Options, log *slog.Logger) (*source, error) {
 			return nil
 		},
 		stop: stop,
+		rest: cfg,
 	}, nil
 }
 
-// podName identifies this replica in Events (and, later, leader election).
+// podName identifies this replica in Events and in the leader election.
 func podName() string {
 	if n := os.Getenv("POD_NAME"); n != "" {
 		return n

@@ -1,0 +1,144 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// Version is the format version written. A file of another version is set
+// aside at load: the format carries delivery promises, and guessing at an
+// unknown one could silence a channel.
+const Version = 1
+
+// File is the whole saved state.
+type File struct {
+	Version int       `json:"version"`
+	SavedAt time.Time `json:"savedAt"`
+	Tracker Tracker   `json:"tracker"`
+	// Targets are the delivery states, one per integration of a channel.
+	Targets []Target `json:"targets,omitempty"`
+}
+
+// Tracker is the poller's tracker: the incarnations it knows and the
+// counter their IDs come from.
+type Tracker struct {
+	NextID uint64 `json:"nextID"`
+	// Uptime is Alertmanager's start time as last polled: a different one
+	// after the restart means Alertmanager restarted meanwhile.
+	Uptime time.Time `json:"uptime,omitzero"`
+	Alerts []Entry   `json:"alerts,omitempty"`
+}
+
+// Entry is one fingerprint: its current incarnation and earlier ones still
+// reported as resolved.
+type Entry struct {
+	Current  alert.Incarnation   `json:"current"`
+	Previous []alert.Incarnation `json:"previous,omitempty"`
+	// MissingSince is when the alert was first seen absent; zero while
+	// present.
+	MissingSince time.Time `json:"missingSince,omitzero"`
+}
+
+// Target is what one integration of one channel was told.
+type Target struct {
+	Channel     string `json:"channel"`
+	Integration string `json:"integration"`
+	// Groups were notified at least once (for the notification reason).
+	Groups  []string `json:"groups,omitempty"`
+	Members []Member `json:"members,omitempty"`
+}
+
+// Member is one incarnation as one integration knows it. A notification in
+// flight or being retried when the state was saved is saved as pending:
+// after a restart it is sent again.
+type Member struct {
+	Fingerprint  string    `json:"fingerprint"`
+	ID           uint64    `json:"id"`
+	Notified     bool      `json:"notified,omitempty"`
+	EverNotified bool      `json:"everNotified,omitempty"`
+	LastNotified time.Time `json:"lastNotified,omitzero"`
+	ResolvedDone bool      `json:"resolvedDone,omitempty"`
+	PendingSince time.Time `json:"pendingSince,omitzero"`
+}
+
+// Key returns the incarnation the member refers to.
+func (m *Member) Key() alert.Key { return alert.Key{Fingerprint: m.Fingerprint, ID: m.ID} }
+
+// Save writes f to path atomically: a reader (or a restart after a crash
+// at any moment) finds either the previous file or the new one, complete.
+func Save(path string, f *File) error {
+	f.Version = Version
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	enc := json.NewEncoder(tmp)
+	if err := enc.Encode(f); err != nil {
+		return fmt.Errorf("save state: encode: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	done = true
+	// The rename is durable only once the directory is synced.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ErrSetAside wraps the reason a state file could not be used; the file
+// was renamed out of the way and the sidecar starts fresh.
+var ErrSetAside = errors.New("state file set aside")
+
+// Load reads the state saved at path. A missing file is a fresh start:
+// (nil, nil). A file that cannot be read as this version's state is
+// renamed to path.corrupt-<time> (or .version-<n>-<time>) and an error
+// wrapping ErrSetAside says why and where it went; the caller logs it and
+// starts fresh.
+func Load(path string, now time.Time) (*File, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	var f File
+	suffix := ""
+	var why error
+	switch err := json.Unmarshal(b, &f); {
+	case err != nil:
+		suffix, why = "corrupt", fmt.Errorf("not valid JSON state: %w", err)
+	case f.Version != Version:
+		suffix, why = fmt.Sprintf("version-%d", f.Version), fmt.Errorf("format version %d, this sidecar reads version %d", f.Version, Version)
+	default:
+		return &f, nil
+	}
+	aside := fmt.Sprintf("%s.%s-%s", path, suffix, now.UTC().Format("20060102T150405Z"))
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("%w: %w; and it could not be renamed: %w", ErrSetAside, why, err)
+	}
+	return nil, fmt.Errorf("%w as %s: %w", ErrSetAside, aside, why)
+}
