@@ -77,7 +77,7 @@ func Save(path string, f *File) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return fmt.Errorf("save state: create a temporary file in %s: %w", dir, withoutName(err))
 	}
 	done := false
 	defer func() {
@@ -91,13 +91,13 @@ func Save(path string, f *File) error {
 		return fmt.Errorf("save state: encode: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return fmt.Errorf("save state: sync the temporary file: %w", withoutName(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return fmt.Errorf("save state: close the temporary file: %w", withoutName(err))
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return fmt.Errorf("save state: rename the temporary file to %s: %w", path, withoutName(err))
 	}
 	done = true
 	// The rename is durable only once the directory is synced.
@@ -106,6 +106,21 @@ func Save(path string, f *File) error {
 		d.Close()
 	}
 	return nil
+}
+
+// withoutName drops the temporary file's random name from err: the saver
+// logs each distinct error once, and a new name in every message would
+// make each failed save look like a new error.
+func withoutName(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 // ErrSetAside wraps the reason a state file could not be used; the file
