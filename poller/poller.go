@@ -144,3 +144,11 @@ func (p *Poller) Restore(st state.Tracker) int {
 	p.sink.Observe(p.now(), incs)
 	return len(incs)
 }
+
+// Generation changes whenever the tracker's saved state would: the state
+// file is written only then.
+func (p *Poller) Generation() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tracker.Generation()
+}

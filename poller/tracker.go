@@ -61,6 +61,10 @@ type Tracker struct {
 	uptime        time.Time
 	restartedAt   time.Time
 	warnedGrowing bool
+	// gen counts changes worth saving: new, resolved, removed or
+	// re-statused incarnations, absences noticed. Resends that only move
+	// endsAt or updatedAt do not count.
+	gen uint64
 }
 
 // NewTracker returns an empty tracker. reg may be nil.
@@ -108,6 +112,9 @@ func (t *Tracker) Holding(now time.Time) bool {
 func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 	t.poll++
 	if !snap.Uptime.IsZero() {
+		if !snap.Uptime.Equal(t.uptime) {
+			t.gen++
+		}
 		if !t.uptime.IsZero() && !snap.Uptime.Equal(t.uptime) {
 			t.restartedAt = now
 			t.log.Info("Alertmanager restarted; holding resolutions", "uptime", snap.Uptime, "for", t.cfg.RestartGrace)
@@ -127,7 +134,10 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 	for _, fp := range snap.Incomplete {
 		if e, ok := t.cache.Get(fp); ok {
 			e.lastPoll = t.poll
-			e.missingSince = time.Time{}
+			if !e.missingSince.IsZero() {
+				e.missingSince = time.Time{}
+				t.gen++
+			}
 		}
 	}
 	for _, i := range fresh {
@@ -144,6 +154,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 		if e.lastPoll != t.poll && e.cur.Status != alert.Resolved {
 			if e.missingSince.IsZero() {
 				e.missingSince = now
+				t.gen++
 			}
 			if !hold && now.Sub(e.missingSince) >= t.cfg.ResolveGrace {
 				t.resolve(&e.cur, e.missingSince, now)
@@ -212,18 +223,25 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		id, first := e.cur.ID, e.cur.StartsAt
 		e.cur.Alert = *a
 		e.cur.ID = id
-		e.cur.Status = statusOf(a)
+		if st := statusOf(a); st != e.cur.Status {
+			e.cur.Status = st
+			t.gen++
+		}
 		if first.Before(e.cur.StartsAt) {
 			e.cur.StartsAt = first
 		}
 	}
 	e.lastPoll = t.poll
-	e.missingSince = time.Time{}
+	if !e.missingSince.IsZero() {
+		e.missingSince = time.Time{}
+		t.gen++
+	}
 	return true
 }
 
 func (t *Tracker) start(a *alert.Alert) alert.Incarnation {
 	t.nextID++
+	t.gen++
 	return alert.Incarnation{Alert: *a, ID: t.nextID, Status: statusOf(a)}
 }
 
@@ -231,6 +249,7 @@ func (t *Tracker) start(a *alert.Alert) alert.Incarnation {
 // templates render an alert as resolved only if its endsAt is in the past.
 func (t *Tracker) resolve(inc *alert.Incarnation, endsAt, now time.Time) {
 	inc.Status = alert.Resolved
+	t.gen++
 	inc.ResolvedAt = now
 	if endsAt.After(now) {
 		endsAt = now
@@ -240,6 +259,7 @@ func (t *Tracker) resolve(inc *alert.Incarnation, endsAt, now time.Time) {
 }
 
 func (t *Tracker) remove(fp string) {
+	t.gen++
 	t.removed = true
 	t.cache.Remove(fp)
 	t.removed = false
@@ -271,6 +291,9 @@ func (t *Tracker) shrink(n int) {
 		t.size = size
 	}
 }
+
+// Generation changes whenever the tracker's saved state would.
+func (t *Tracker) Generation() uint64 { return t.gen }
 
 // Len returns the number of tracked fingerprints.
 func (t *Tracker) Len() int { return t.cache.Len() }
@@ -305,6 +328,7 @@ func (t *Tracker) Import(st state.Tracker) []alert.Incarnation {
 	t.removed = false
 	t.nextID = max(t.nextID, st.NextID)
 	t.uptime = st.Uptime
+	t.gen++
 	t.grow(len(st.Alerts))
 	var out []alert.Incarnation
 	for _, se := range st.Alerts {

@@ -3,6 +3,7 @@ package senders
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/alertmanager/notify"
@@ -83,6 +84,15 @@ type dispatch struct {
 	// restored is what a saved state says about incarnations, consumed by
 	// the first sync: members joining then take their flags from it.
 	restored map[alert.Key]state.Member
+	// gen, when set, counts changes worth saving (the manager's counter).
+	gen *atomic.Uint64
+}
+
+// touch records a change worth saving.
+func (d *dispatch) touch() {
+	if d.gen != nil {
+		d.gen.Add(1)
+	}
 }
 
 func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
@@ -129,10 +139,14 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 			}
 			m.group, m.groupLabels = d.groupOf(inc)
 			d.members[k] = m
+			d.touch()
 		}
 		m.inc = inc
 		switch inc.Status {
 		case alert.Suppressed:
+			if m.notified {
+				d.touch()
+			}
 			m.notified = false
 			if !m.inflight {
 				m.pendingSince = time.Time{}
@@ -144,6 +158,7 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 		}
 		if (m.needsFiring() || m.needsResolved(d.sendResolved)) && m.pendingSince.IsZero() {
 			m.pendingSince = now
+			d.touch()
 		}
 	}
 	for k, m := range d.members {
@@ -156,6 +171,7 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 			continue
 		}
 		delete(d.members, k)
+		d.touch()
 	}
 	d.restored = nil
 	d.prune()
@@ -210,6 +226,7 @@ func (d *dispatch) prune() {
 	for k, m := range d.members {
 		if m.inc.Status == alert.Resolved && (m.resolvedDone || !d.sendResolved) && !m.inflight {
 			delete(d.members, k)
+			d.touch()
 		}
 	}
 	if len(d.attempts) > 2*len(d.members)+16 {
@@ -361,6 +378,7 @@ func (d *dispatch) due(now time.Time) []*batch {
 // channel that keeps failing is retried at the next event or repeat rather
 // than in a tight loop.
 func (d *dispatch) complete(b *batch, now time.Time, delivered bool) {
+	d.touch()
 	delete(d.inflight, b.groupKey)
 	if delivered {
 		d.sentGroups[b.groupKey] = true

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
@@ -85,6 +86,8 @@ type Manager struct {
 	channels map[string]*builtChannel
 	invalid  map[string][]string // channel ID → types, for the metric
 	restored map[string]restoredTarget
+	// gen counts changes of the delivery state worth saving.
+	gen atomic.Uint64
 
 	started, stopped     bool
 	loopCtx, sendCtx     context.Context
@@ -250,6 +253,8 @@ func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
 		}
 		if d == nil {
 			d = newDispatch(spec.Policy, in.SendResolved())
+			d.gen = &m.gen
+			m.gen.Add(1)
 			if st, ok := m.takeRestoredLocked(spec.ID, in.key()); ok {
 				d.restore(st)
 			}
@@ -278,6 +283,7 @@ func (m *Manager) Remove(id string) {
 			c.cancelSends()
 		}
 		delete(m.channels, id)
+		m.gen.Add(1)
 	}
 	delete(m.invalid, id)
 	m.updateGaugeLocked()

@@ -18,6 +18,7 @@ func targetKey(channelID, integration string) string { return channelID + "\x00"
 func (m *Manager) Restore(targets []state.Target, savedAt time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen.Add(1)
 	for _, st := range targets {
 		k := targetKey(st.Channel, st.Integration)
 		if c, ok := m.channels[st.Channel]; ok {
@@ -31,6 +32,10 @@ func (m *Manager) Restore(targets []state.Target, savedAt time.Time) {
 		m.restored[k] = restoredTarget{st: st, savedAt: savedAt}
 	}
 }
+
+// Generation changes whenever the delivery state to save does: the state
+// file is written only then.
+func (m *Manager) Generation() uint64 { return m.gen.Load() }
 
 type restoredTarget struct {
 	st      state.Target

@@ -20,9 +20,15 @@ type Saver struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	// Generation, when set, returns a number that changes whenever the
+	// state does; a periodic save is skipped while it stays the same.
+	Generation func() uint64
+
 	mu      sync.Mutex
 	final   bool
 	lastErr string
+	saved   bool
+	lastGen uint64
 
 	saves    *prometheus.CounterVec
 	size     prometheus.Gauge
@@ -82,6 +88,13 @@ func (s *Saver) save(final bool) error {
 		return nil // a periodic save racing shutdown must not overwrite it
 	}
 	s.final = final
+	var gen uint64
+	if s.Generation != nil {
+		gen = s.Generation()
+		if !final && s.saved && gen == s.lastGen {
+			return nil // nothing changed since the last save
+		}
+	}
 	start := s.now()
 	f := s.collect()
 	f.SavedAt = start
@@ -96,6 +109,7 @@ func (s *Saver) save(final bool) error {
 		return err
 	}
 	s.saves.WithLabelValues("success").Inc()
+	s.saved, s.lastGen = true, gen
 	if s.lastErr != "" {
 		s.log.Info("Saving the delivery state works again", "file", s.path)
 		s.lastErr = ""

@@ -41,12 +41,16 @@ func restoreState(o *Options, p *poller.Poller, mgr *senders.Manager, log *slog.
 		n := p.Restore(f.Tracker)
 		log.Info("Delivery state restored", "file", o.StateFile, "saved_at", f.SavedAt, "incarnations", n, "integrations", len(f.Targets))
 	}
-	return state.NewSaver(o.StateFile, stateSaveInterval, func() *state.File {
+	saver := state.NewSaver(o.StateFile, stateSaveInterval, func() *state.File {
 		// The senders first: an incarnation the tracker knows and the
 		// senders do not is sent after a restart, never skipped.
 		targets := mgr.Export(time.Now())
 		return &state.File{Targets: targets, Tracker: p.Export()}
 	}, log, reg)
+	// The generation is read before collecting: a change during the
+	// collection makes the next tick save again.
+	saver.Generation = func() uint64 { return mgr.Generation() + p.Generation() }
+	return saver
 }
 
 // takeoverWindow is how long after a notification became due a follower
