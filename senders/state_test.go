@@ -1,0 +1,407 @@
+package senders
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/alertmanager/notify"
+
+	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/state"
+)
+
+const restoredID = "team-a/hook"
+
+// restoreSpec is the channel of the restore tests: one webhook, grouped by
+// alertname, with the dispatch tests' group wait and repeat interval.
+func restoreSpec() channel.Spec {
+	spec := webhookSpec(restoredID, false, "http://hook.example/")
+	spec.Policy = policy(gw, ri)
+	return spec
+}
+
+// dispatchOf returns the delivery state of the channel's only integration.
+func dispatchOf(t *testing.T, m *Manager, id string) *dispatch {
+	t.Helper()
+	c := builtOf(m, id)
+	if c == nil || len(c.targets) != 1 {
+		t.Fatalf("channel %s: want one integration, got %+v", id, c)
+	}
+	for _, tg := range c.targets {
+		return tg.d
+	}
+	return nil
+}
+
+// throughFile saves targets as the state file does and loads them back.
+func throughFile(t *testing.T, targets []state.Target, savedAt time.Time) *state.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := state.Save(path, &state.File{Targets: targets}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := state.Load(path, savedAt)
+	if err != nil || f == nil {
+		t.Fatalf("load: %v, %v", f, err)
+	}
+	return f
+}
+
+// memberOf returns the saved member of inc in targets.
+func memberOf(targets []state.Target, channelID string, inc *alert.Incarnation) (state.Member, bool) {
+	for _, st := range targets {
+		if st.Channel != channelID {
+			continue
+		}
+		for _, m := range st.Members {
+			if m.Key() == inc.Key() {
+				return m, true
+			}
+		}
+	}
+	return state.Member{}, false
+}
+
+func lockedDue(d *dispatch, now time.Time) []*batch {
+	d.Lock()
+	defer d.Unlock()
+	return d.due(now)
+}
+
+// batchFor returns the batch of the group of alertname name.
+func batchFor(bs []*batch, name string) *batch {
+	for _, b := range bs {
+		if b.groupLabels.Equal(group(name)) {
+			return b
+		}
+	}
+	return nil
+}
+
+func groupNames(bs []*batch) []string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, string(b.groupLabels["alertname"]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The delivery state of one channel is saved, and a new Manager that
+// restores it tells the channel only what it was not told yet.
+func TestRestoreResumesDelivery(t *testing.T) {
+	var (
+		notified = newInc(1, alert.Firing, "alertname", "Notified")
+		pending  = newInc(2, alert.Firing, "alertname", "Pending")
+		inFlight = newInc(3, alert.Firing, "alertname", "InFlight")
+		resolved = newInc(4, alert.Firing, "alertname", "Resolved")
+		silent   = newInc(5, alert.Suppressed, "alertname", "Silent")
+		dropped  = newInc(6, alert.Firing, "alertname", "Dropped")
+	)
+	sent := t0.Add(gw)
+	saved := t0.Add(gw + 20*time.Second)
+
+	m1 := NewManager(testOptions(t, NewGuard(nil)), nil)
+	mustApply(t, m1, restoreSpec())
+	d1 := dispatchOf(t, m1, restoredID)
+	m1.Sync(t0, map[string][]*alert.Incarnation{restoredID: {notified, inFlight, resolved, silent, dropped}})
+	bs := lockedDue(d1, sent)
+	if got, want := groupNames(bs), []string{"Dropped", "InFlight", "Notified", "Resolved"}; !slices.Equal(got, want) {
+		t.Fatalf("first batches: %v, want %v", got, want)
+	}
+	d1.Lock()
+	d1.complete(batchFor(bs, "Notified"), sent, true)
+	d1.complete(batchFor(bs, "Resolved"), sent, true)
+	d1.complete(batchFor(bs, "Dropped"), sent, false) // given up
+	d1.Unlock()
+	// InFlight's batch is still being sent when the state is saved; the
+	// silenced alert is resolved without ever being notified, Resolved is
+	// resolved and its resolution not yet sent, Pending waits for its group
+	// wait.
+	gone := []*alert.Incarnation{notified, pending, inFlight, with(resolved, alert.Resolved), with(silent, alert.Resolved), dropped}
+	m1.Sync(sent.Add(10*time.Second), map[string][]*alert.Incarnation{restoredID: gone})
+	exported := m1.Export(saved)
+
+	for _, tt := range []struct {
+		inc  *alert.Incarnation
+		want state.Member
+	}{
+		{notified, state.Member{Notified: true, EverNotified: true, LastNotified: sent}},
+		{pending, state.Member{PendingSince: sent.Add(10 * time.Second)}},
+		{inFlight, state.Member{PendingSince: t0}},
+		{resolved, state.Member{Notified: true, EverNotified: true, LastNotified: sent, PendingSince: sent.Add(10 * time.Second)}},
+		{dropped, state.Member{Notified: true, EverNotified: true, LastNotified: sent}},
+	} {
+		got, ok := memberOf(exported, restoredID, tt.inc)
+		tt.want.Fingerprint, tt.want.ID = tt.inc.Fingerprint, tt.inc.ID
+		if !ok || got != tt.want {
+			t.Errorf("saved member %s: got %+v (found %t), want %+v", tt.inc.Labels["alertname"], got, ok, tt.want)
+		}
+	}
+	if _, ok := memberOf(exported, restoredID, silent); ok {
+		t.Error("the never notified, resolved alert was saved")
+	}
+	if len(exported) != 1 || !slices.Equal(exported[0].Groups, []string{`{alertname="Notified"}`, `{alertname="Resolved"}`}) {
+		t.Errorf("saved groups: %+v, want the two delivered groups", exported)
+	}
+
+	// A restart: a new Manager, the saved state, the same channel, and the
+	// tracker's incarnations as they are now.
+	f := throughFile(t, exported, saved)
+	m2 := NewManager(testOptions(t, NewGuard(nil)), nil)
+	m2.Restore(f.Targets, saved)
+	mustApply(t, m2, restoreSpec())
+	d2 := dispatchOf(t, m2, restoredID)
+	restart := saved.Add(time.Minute)
+	m2.Sync(restart, map[string][]*alert.Incarnation{restoredID: gone})
+
+	bs = lockedDue(d2, restart)
+	if got, want := groupNames(bs), []string{"InFlight", "Pending", "Resolved"}; !slices.Equal(got, want) {
+		t.Fatalf("batches after the restart: %v, want %v (the notified and dropped ones are not sent again, the never notified one is not resolved)", got, want)
+	}
+	wantBatch(t, batchFor(bs, "Pending"), group("Pending"), []string{"Pending"}, nil, notify.ReasonFirstNotification)
+	wantBatch(t, batchFor(bs, "InFlight"), group("InFlight"), []string{"InFlight"}, nil, notify.ReasonFirstNotification)
+	// The group was notified before the restart: a resolution, not a first
+	// notification.
+	wantBatch(t, batchFor(bs, "Resolved"), group("Resolved"), nil, []string{"Resolved"}, notify.ReasonAllAlertsResolved)
+	d2.Lock()
+	for _, b := range bs {
+		d2.complete(b, restart, true)
+	}
+	d2.Unlock()
+
+	// The resolution is sent once: later polls still report the resolved
+	// incarnation.
+	for i := range 3 {
+		m2.Sync(restart.Add(time.Duration(i+1)*time.Minute), map[string][]*alert.Incarnation{restoredID: gone})
+	}
+	if bs := lockedDue(d2, sent.Add(ri-time.Second)); len(bs) != 0 {
+		t.Fatalf("batches after the restored ones were sent: %v, want none", groupNames(bs))
+	}
+	// The notified alert repeats on its saved schedule, as a repeat of a
+	// group told before the restart.
+	d2.Lock()
+	next := d2.next()
+	d2.Unlock()
+	if !next.Equal(sent.Add(ri)) {
+		t.Errorf("next() = %v, want the saved repeat t0%+v", next, sent.Add(ri).Sub(t0))
+	}
+	bs = lockedDue(d2, sent.Add(ri))
+	if got, want := groupNames(bs), []string{"Dropped", "Notified"}; !slices.Equal(got, want) {
+		t.Fatalf("repeats: %v, want %v", got, want)
+	}
+	wantBatch(t, batchFor(bs, "Notified"), group("Notified"), []string{"Notified"}, nil, notify.ReasonRepeatIntervalElapsed)
+	// Dropped was never delivered: its retry is still its first
+	// notification.
+	wantBatch(t, batchFor(bs, "Dropped"), group("Dropped"), []string{"Dropped"}, nil, notify.ReasonFirstNotification)
+}
+
+// A firing alert pending at the save that was resolved while the sidecar
+// was down was never notified: nothing is sent for it.
+func TestRestorePendingResolvedMeanwhile(t *testing.T) {
+	a := newInc(1, alert.Firing, "alertname", "A")
+	m := NewManager(testOptions(t, NewGuard(nil)), nil)
+	m.Restore([]state.Target{{
+		Channel: restoredID, Integration: "webhook[0]",
+		Members: []state.Member{{Fingerprint: a.Fingerprint, ID: a.ID, PendingSince: t0}},
+	}}, t0)
+	mustApply(t, m, restoreSpec())
+	d := dispatchOf(t, m, restoredID)
+	m.Sync(t0.Add(time.Hour), map[string][]*alert.Incarnation{restoredID: {with(a, alert.Resolved)}})
+	if bs := lockedDue(d, t0.Add(2*time.Hour)); len(bs) != 0 {
+		t.Fatalf("batches: %v, want none", groupNames(bs))
+	}
+	if exp := m.Export(t0.Add(time.Hour)); len(exp) != 1 || len(exp[0].Members) != 0 {
+		t.Errorf("export: %+v, want no member", exp)
+	}
+}
+
+// Restore after the channel was applied still takes effect at the first
+// sync.
+func TestRestoreIntoAppliedChannel(t *testing.T) {
+	a := newInc(1, alert.Firing, "alertname", "A")
+	m := NewManager(testOptions(t, NewGuard(nil)), nil)
+	mustApply(t, m, restoreSpec())
+	m.Restore([]state.Target{{
+		Channel: restoredID, Integration: "webhook[0]", Groups: []string{`{alertname="A"}`},
+		Members: []state.Member{{Fingerprint: a.Fingerprint, ID: a.ID, Notified: true, EverNotified: true, LastNotified: t0}},
+	}}, t0)
+	d := dispatchOf(t, m, restoredID)
+	m.Sync(t0.Add(time.Minute), map[string][]*alert.Incarnation{restoredID: {a}})
+	if bs := lockedDue(d, t0.Add(ri-time.Second)); len(bs) != 0 {
+		t.Fatalf("batches before the repeat: %v, want none", groupNames(bs))
+	}
+	b := dueOne(t, d, t0.Add(ri))
+	wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonRepeatIntervalElapsed)
+}
+
+// Until the first sync, the saved members of an applied channel are saved
+// again as they were; after it, only the incarnations still routed to it.
+func TestExportBeforeFirstSync(t *testing.T) {
+	a := newInc(1, alert.Firing, "alertname", "A")
+	b := newInc(2, alert.Firing, "alertname", "B")
+	saved := []state.Member{
+		{Fingerprint: a.Fingerprint, ID: a.ID, Notified: true, EverNotified: true, LastNotified: t0},
+		{Fingerprint: b.Fingerprint, ID: b.ID, Notified: true, EverNotified: true, LastNotified: t0},
+	}
+	slices.SortFunc(saved, func(x, y state.Member) int {
+		if x.Fingerprint < y.Fingerprint {
+			return -1
+		}
+		return 1
+	})
+	m := NewManager(testOptions(t, NewGuard(nil)), nil)
+	m.Restore([]state.Target{{Channel: restoredID, Integration: "webhook[0]", Members: saved}}, t0)
+	mustApply(t, m, restoreSpec())
+	exp := m.Export(t0.Add(time.Minute))
+	if len(exp) != 1 || !slices.Equal(exp[0].Members, saved) {
+		t.Fatalf("export before the first sync: %+v, want the saved members %+v", exp, saved)
+	}
+	m.Sync(t0.Add(time.Minute), map[string][]*alert.Incarnation{restoredID: {a}})
+	exp = m.Export(t0.Add(time.Minute))
+	if len(exp) != 1 || len(exp[0].Members) != 1 || exp[0].Members[0].Key() != a.Key() {
+		t.Fatalf("export after the first sync: %+v, want only A", exp)
+	}
+}
+
+// Saved states of channels that are not applied are saved again until
+// they are older than the longest repeat interval, then forgotten.
+func TestExportKeepsUnappliedUntilHorizon(t *testing.T) {
+	gone := state.Target{
+		Channel: "team-b/gone", Integration: "webhook[0]",
+		Members: []state.Member{{Fingerprint: "0123456789abcdef", ID: 1, Notified: true, EverNotified: true, LastNotified: t0}},
+	}
+	has := func(targets []state.Target) bool {
+		for _, st := range targets {
+			if st.Channel == gone.Channel {
+				return true
+			}
+		}
+		return false
+	}
+
+	t.Run("default repeat interval", func(t *testing.T) {
+		opts := testOptions(t, NewGuard(nil))
+		opts.RepeatInterval = time.Hour
+		m := NewManager(opts, nil)
+		m.Restore([]state.Target{gone}, t0)
+		exp := m.Export(t0.Add(time.Hour))
+		if !has(exp) {
+			t.Fatal("the saved state of a channel not applied was not saved again within the repeat interval")
+		}
+		if got := exp[0]; got.Integration != gone.Integration || !slices.Equal(got.Members, gone.Members) {
+			t.Errorf("saved again as %+v, want %+v", got, gone)
+		}
+		if has(m.Export(t0.Add(time.Hour + time.Second))) {
+			t.Fatal("the saved state outlived the repeat interval")
+		}
+		// Forgotten, not merely left out.
+		if has(m.Export(t0.Add(time.Minute))) {
+			t.Error("the forgotten state came back")
+		}
+		// The channel coming back later starts fresh.
+		spec := restoreSpec()
+		spec.ID = gone.Channel
+		mustApply(t, m, spec)
+		if exp := m.Export(t0.Add(2 * time.Hour)); len(exp) != 1 || len(exp[0].Members) != 0 {
+			t.Errorf("export of the channel applied after its state was forgotten: %+v", exp)
+		}
+	})
+
+	t.Run("a channel's longer repeat interval", func(t *testing.T) {
+		opts := testOptions(t, NewGuard(nil))
+		opts.RepeatInterval = time.Hour
+		m := NewManager(opts, nil)
+		m.Restore([]state.Target{gone}, t0)
+		spec := restoreSpec()
+		spec.Policy.RepeatInterval = 3 * time.Hour
+		mustApply(t, m, spec)
+		if !has(m.Export(t0.Add(3 * time.Hour))) {
+			t.Fatal("the saved state was dropped within the longest repeat interval of the applied channels")
+		}
+		if has(m.Export(t0.Add(3*time.Hour + time.Second))) {
+			t.Fatal("the saved state outlived the longest repeat interval")
+		}
+	})
+
+	t.Run("taken by its channel", func(t *testing.T) {
+		m := NewManager(testOptions(t, NewGuard(nil)), nil)
+		m.Restore([]state.Target{gone}, t0)
+		spec := restoreSpec()
+		spec.ID = gone.Channel
+		mustApply(t, m, spec)
+		exp := m.Export(t0.Add(time.Minute))
+		if len(exp) != 1 || !slices.Equal(exp[0].Members, gone.Members) {
+			t.Fatalf("export: %+v, want the channel's saved members once", exp)
+		}
+		// Long after: the channel's own state, whatever its age.
+		if exp := m.Export(t0.Add(48 * time.Hour)); len(exp) != 1 || len(exp[0].Members) != 1 {
+			t.Errorf("export of an applied channel's restored state: %+v", exp)
+		}
+	})
+}
+
+// The same through running Managers and a real webhook: a notification in
+// flight when the state is saved is sent after the restart, one delivered
+// is not, and a resolution not yet delivered is, once.
+func TestRestoreEndToEnd(t *testing.T) {
+	notified := newInc(1, alert.Firing, "alertname", "Notified")
+	resolved := newInc(2, alert.Firing, "alertname", "Resolved")
+	fresh := newInc(3, alert.Firing, "alertname", "Fresh")
+
+	// The first sidecar: the first two notifications get through, the
+	// next ones hang until shutdown.
+	hang := make(chan struct{})
+	s1 := newSink(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n > 2 {
+			select {
+			case <-r.Context().Done():
+			case <-hang:
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	defer close(hang)
+	opts := testOptions(t, NewGuard(nil))
+	opts.AttemptTimeout = time.Minute
+	m1, reg1 := startManager(t, opts)
+	mustApply(t, m1, webhookSpec(restoredID, false, s1.URL()))
+	syncOne(m1, restoredID, notified, resolved)
+	waitDelivered(t, reg1, "webhook", 2)
+	syncOne(m1, restoredID, notified, with(resolved, alert.Resolved), fresh)
+	eventually(t, 5*time.Second, func() bool { return s1.count() == 4 }, say("requests: %d, want 4 (2 delivered, 2 hanging)", s1.countAny))
+	// Saved while they hang.
+	exported := m1.Export(time.Now())
+	m1.Stop(10 * time.Millisecond)
+
+	s2 := newSink(t, nil)
+	opts2 := testOptions(t, NewGuard(nil))
+	m2 := NewManager(opts2, nil)
+	f := throughFile(t, exported, time.Now())
+	m2.Restore(f.Targets, time.Now())
+	mustApply(t, m2, webhookSpec(restoredID, false, s2.URL()))
+	ctx, cancel := context.WithCancel(context.Background())
+	m2.Start(ctx)
+	defer func() { cancel(); m2.Stop(time.Second) }()
+	now := []*alert.Incarnation{notified, with(resolved, alert.Resolved), fresh}
+	syncOne(m2, restoredID, now...)
+	eventually(t, 5*time.Second, func() bool { return s2.count() >= 2 }, say("requests after the restart: %d, want 2", s2.countAny))
+	for range 3 {
+		syncOne(m2, restoredID, now...)
+	}
+	consistently(t, 200*time.Millisecond, func() bool { return s2.count() == 2 }, say("requests after the restart: %d, want 2", s2.countAny))
+	got := map[string]string{}
+	for _, r := range s2.requests() {
+		for _, a := range r.msg.Alerts {
+			got[a.Labels["alertname"]] += a.Status
+		}
+	}
+	if want := map[string]string{"Resolved": "resolved", "Fresh": "firing"}; len(got) != 2 || got["Resolved"] != want["Resolved"] || got["Fresh"] != want["Fresh"] {
+		t.Errorf("alerts sent after the restart: %v, want %v", got, want)
+	}
+}
