@@ -1,0 +1,274 @@
+package senders
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// fakeLeadership is a Leadership the test sets by hand.
+type fakeLeadership struct {
+	mu      sync.Mutex
+	leading bool
+	seen    time.Time
+	changed chan struct{}
+	calls   int
+}
+
+func newFakeLeadership(leading bool) *fakeLeadership {
+	return &fakeLeadership{leading: leading, changed: make(chan struct{})}
+}
+
+func (f *fakeLeadership) Status() (bool, time.Time, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.leading, f.seen, f.changed
+}
+
+// set changes the state and wakes the waiters.
+func (f *fakeLeadership) set(leading bool, seen time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leading, f.seen = leading, seen
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *fakeLeadership) statusCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// waitCalls waits until Status was called n times: a follower's batch
+// waits in shadow once it has read the state it cannot act on.
+func (f *fakeLeadership) waitCalls(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, 5*time.Second, func() bool { return f.statusCalls() >= n },
+		say("Status called %d times, want %d", func() any { return f.statusCalls() }, val(n)))
+}
+
+func TestShadow(t *testing.T) {
+	const window = 10 * time.Second
+	due := t0
+	type update struct {
+		leading bool
+		seen    time.Time
+	}
+	tests := []struct {
+		name    string
+		nilLead bool
+		initial update
+		// updates are applied one by one, each once the shadow read the
+		// previous state and waits.
+		updates []update
+		cancel  bool
+		want    shadowResult
+	}{
+		{name: "no leadership", nilLead: true, want: shadowLead},
+		{name: "leading", initial: update{leading: true}, want: shadowLead},
+		{name: "leader seen exactly the window after due", initial: update{seen: due.Add(window)}, want: shadowConfirmed},
+		{name: "leader seen later", initial: update{seen: due.Add(time.Hour)}, want: shadowConfirmed},
+		{name: "leading and leader seen: this replica leads", initial: update{leading: true, seen: due.Add(time.Hour)}, want: shadowLead},
+		{name: "leader seen later, after a wait", updates: []update{{seen: due.Add(window)}}, want: shadowConfirmed},
+		{name: "leader seen too early, then this replica leads", initial: update{seen: due}, updates: []update{{seen: due.Add(window - time.Millisecond)}, {leading: true}}, want: shadowLead},
+		{name: "shutdown while waiting", initial: update{seen: due.Add(window - time.Millisecond)}, cancel: true, want: shadowCanceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := Options{TakeoverWindow: window}
+			f := newFakeLeadership(tt.initial.leading)
+			f.seen = tt.initial.seen
+			if !tt.nilLead {
+				opts.Leadership = f
+			}
+			tg := &target{opts: &opts}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			res := make(chan shadowResult, 1)
+			go func() { res <- tg.shadow(ctx, due) }()
+			for i, u := range tt.updates {
+				f.waitCalls(t, i+1)
+				select {
+				case r := <-res:
+					t.Fatalf("returned %v before update %d", r, i)
+				default:
+				}
+				f.set(u.leading, u.seen)
+			}
+			if tt.cancel {
+				f.waitCalls(t, 1)
+				cancel()
+			}
+			select {
+			case got := <-res:
+				if got != tt.want {
+					t.Errorf("shadow() = %v, want %v", got, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("shadow() did not return, want %v", tt.want)
+			}
+		})
+	}
+}
+
+// followerManager starts a Manager following fl, with a webhook channel
+// to a new sink.
+func followerManager(t *testing.T, fl Leadership) (*Manager, *prometheus.Registry, *sink) {
+	t.Helper()
+	s := newSink(t, nil)
+	opts := testOptions(t, NewGuard(nil))
+	opts.Leadership = fl
+	opts.TakeoverWindow = time.Hour
+	m, reg := startManager(t, opts)
+	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+	return m, reg, s
+}
+
+func shadowedCount(t *testing.T, reg *prometheus.Registry) float64 {
+	return metricValue(t, reg, "amtenant_notifications_shadowed_total", "type", "webhook")
+}
+
+// memberState returns a copy of the channel's member for inc.
+func memberState(t *testing.T, m *Manager, inc *alert.Incarnation) (member, bool) {
+	t.Helper()
+	d := dispatchOf(t, m, "team-a/hook")
+	d.Lock()
+	defer d.Unlock()
+	mb, ok := d.members[inc.Key()]
+	if !ok {
+		return member{}, false
+	}
+	return *mb, true
+}
+
+func TestFollowerRecordsLeadersNotifications(t *testing.T) {
+	fl := newFakeLeadership(false)
+	m, reg, s := followerManager(t, fl)
+	a := newInc(1, alert.Firing, "alertname", "A")
+	syncOne(m, "team-a/hook", a)
+
+	// Due, but waiting for the leader to be seen alive.
+	fl.waitCalls(t, 1)
+	consistently(t, 100*time.Millisecond, func() bool { return s.count() == 0 }, say("a follower sent %d notifications", s.countAny))
+	if mb, _ := memberState(t, m, a); mb.notified || !mb.inflight {
+		t.Fatalf("member while in shadow: notified %t, in flight %t; want waiting, not notified", mb.notified, mb.inflight)
+	}
+
+	// The leader is seen alive long after the batch became due: it sent it.
+	fl.set(false, time.Now().Add(2*time.Hour))
+	eventually(t, 5*time.Second, func() bool { return shadowedCount(t, reg) == 1 },
+		say("shadowed: %v, want 1", func() any { return shadowedCount(t, reg) }))
+	mb, ok := memberState(t, m, a)
+	if !ok || !mb.notified || !mb.everNotified || mb.inflight {
+		t.Errorf("member after confirmation: %+v, want notified", mb)
+	}
+	// The group counts as told: should this replica lead later, its next
+	// message is not a first notification.
+	d := dispatchOf(t, m, "team-a/hook")
+	d.Lock()
+	told := d.sentGroups[mb.group]
+	d.Unlock()
+	if !told {
+		t.Error("the group confirmed as sent by the leader is not recorded as notified")
+	}
+
+	// Its resolution too is the leader's.
+	syncOne(m, "team-a/hook", with(a, alert.Resolved))
+	eventually(t, 5*time.Second, func() bool { return shadowedCount(t, reg) == 2 },
+		say("shadowed: %v, want 2", func() any { return shadowedCount(t, reg) }))
+	eventually(t, 5*time.Second, func() bool { _, ok := memberState(t, m, a); return !ok }, say("the resolved member was not pruned"))
+	if n := s.count(); n != 0 {
+		t.Errorf("the follower sent %d notifications, want none", n)
+	}
+	if got := deliveredCount(t, reg, "webhook"); got != 0 {
+		t.Errorf("delivered: %v, want 0", got)
+	}
+}
+
+func TestFollowerSendsOnceWhenItLeads(t *testing.T) {
+	fl := newFakeLeadership(false)
+	m, reg, s := followerManager(t, fl)
+	a := newInc(1, alert.Firing, "alertname", "A")
+	syncOne(m, "team-a/hook", a)
+	fl.waitCalls(t, 1)
+	if s.count() != 0 {
+		t.Fatalf("a follower sent %d notifications", s.count())
+	}
+
+	// Leading before the leader was seen alive long enough: the batch may
+	// not have been sent, so this replica sends it.
+	fl.set(true, time.Time{})
+	waitDelivered(t, reg, "webhook", 1)
+	syncOne(m, "team-a/hook", a)
+	consistently(t, 100*time.Millisecond, func() bool { return s.count() == 1 }, say("got %d requests, want 1", s.countAny))
+	if got := shadowedCount(t, reg); got != 0 {
+		t.Errorf("shadowed: %v, want 0", got)
+	}
+	if msg := s.requests()[0].msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "A" {
+		t.Errorf("message: %+v, want alert A", msg)
+	}
+}
+
+func TestFollowerStopsWithoutWaitingForShadow(t *testing.T) {
+	fl := newFakeLeadership(false)
+	m, reg, s := followerManager(t, fl)
+	a := newInc(1, alert.Firing, "alertname", "A")
+	syncOne(m, "team-a/hook", a)
+	fl.waitCalls(t, 1)
+
+	const grace = 30 * time.Second
+	begin := time.Now()
+	m.Stop(grace)
+	if d := time.Since(begin); d >= grace/2 {
+		t.Errorf("Stop took %s: it waited for a batch in shadow", d)
+	}
+	// The batch was neither sent nor recorded as sent: it stays pending for
+	// the saved state, and for this replica should it lead later.
+	mb, ok := memberState(t, m, a)
+	if !ok || mb.notified || mb.inflight || mb.pendingSince.IsZero() {
+		t.Errorf("member after Stop: %+v (found %t), want pending", mb, ok)
+	}
+	exp := m.Export(time.Now())
+	if len(exp) != 1 || len(exp[0].Members) != 1 || exp[0].Members[0].Notified || exp[0].Members[0].PendingSince.IsZero() {
+		t.Errorf("saved state after Stop: %+v, want the member pending", exp)
+	}
+	if s.count() != 0 || shadowedCount(t, reg) != 0 {
+		t.Errorf("after Stop: %d requests, %v shadowed; want none", s.count(), shadowedCount(t, reg))
+	}
+}
+
+func TestLeaderSendsAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		fl   *fakeLeadership
+	}{
+		{"no leader election", nil},
+		{"leading", newFakeLeadership(true)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var fl Leadership
+			if tt.fl != nil {
+				fl = tt.fl
+			}
+			m, reg, s := followerManager(t, fl)
+			a := newInc(1, alert.Firing, "alertname", "A")
+			syncOne(m, "team-a/hook", a)
+			waitDelivered(t, reg, "webhook", 1)
+			syncOne(m, "team-a/hook", with(a, alert.Resolved))
+			waitDelivered(t, reg, "webhook", 2)
+			if s.count() != 2 || shadowedCount(t, reg) != 0 {
+				t.Errorf("%d requests and %v shadowed, want 2 and none", s.count(), shadowedCount(t, reg))
+			}
+			if tt.fl != nil && tt.fl.statusCalls() == 0 {
+				t.Error("the leadership was not asked")
+			}
+		})
+	}
+}
