@@ -324,3 +324,60 @@ func TestSaverMetricsInitialisedAndLintClean(t *testing.T) {
 	// A nil registerer is allowed.
 	NewSaver("state.json", time.Second, func() *File { return &File{} }, slog.New(slog.DiscardHandler), nil)
 }
+
+func TestSaverSkipsUnchangedState(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	var gen uint64
+	collected := 0
+	s, _, _ := newTestSaver(t, path, func() *File {
+		collected++
+		return &File{Tracker: Tracker{NextID: uint64(collected)}}
+	})
+	s.Generation = func() uint64 { return gen }
+	save := func(final bool, wantCollected int) {
+		t.Helper()
+		var err error
+		if final {
+			err = s.Final()
+		} else {
+			err = s.save(false)
+		}
+		if err != nil {
+			t.Fatalf("save: %v", err)
+		}
+		if collected != wantCollected {
+			t.Fatalf("states collected: %d, want %d", collected, wantCollected)
+		}
+	}
+	save(false, 1) // the first save is never skipped
+	save(false, 1)
+	save(false, 1)
+	gen++
+	save(false, 2)
+	save(false, 2)
+	if got := savesTotal(s, "success"); got != 2 {
+		t.Errorf("saves_total{success}: %v, want 2 (skipped saves are not saves)", got)
+	}
+
+	// A failed save is tried again at the next tick, changed or not.
+	gen++
+	if err := os.Rename(dir, dir+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.save(false); err == nil || collected != 3 {
+		t.Fatalf("save into a missing directory: %v, %d collected; want an error after collecting", err, collected)
+	}
+	if err := os.Rename(dir+".moved", dir); err != nil {
+		t.Fatal(err)
+	}
+	save(false, 4)
+	save(false, 4)
+
+	// The shutdown save is written even when nothing changed.
+	save(true, 5)
+	f, err := Load(path, t0)
+	if err != nil || f == nil || f.Tracker.NextID != 5 {
+		t.Fatalf("file after Final: %+v, %v; want the final state (5)", f, err)
+	}
+}
