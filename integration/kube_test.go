@@ -222,12 +222,13 @@ func TestKubeAdminOnlyAndForbidden(t *testing.T) {
 		case "Role":
 			var r rbacv1.Role
 			mustConvert(t, o.Object, &r)
-			r.ObjectMeta = metav1.ObjectMeta{Name: "amtenant", Namespace: "k3-mon"}
+			// Each Role (Secrets and Events; the Lease) keeps its name.
+			r.ObjectMeta = metav1.ObjectMeta{Name: o.GetName(), Namespace: "k3-mon"}
 			if _, err := c.admin.RbacV1().Roles("k3-mon").Create(ctx, &r, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "amtenant", Namespace: "k3-mon"},
-				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "amtenant"},
+			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: o.GetName(), Namespace: "k3-mon"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: o.GetName()},
 				Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "amtenant", Namespace: "k3-mon"}}}
 			if _, err := c.admin.RbacV1().RoleBindings("k3-mon").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
