@@ -75,10 +75,13 @@ func (e *Elector) broadcastLocked() {
 	e.changed = make(chan struct{})
 }
 
-func (e *Elector) setLeading(v bool) {
+func (e *Elector) setLeading(v bool) { e.setLeadingIf(v, func() bool { return true }) }
+
+// setLeadingIf sets the leadership if cond holds, checked under the lock.
+func (e *Elector) setLeadingIf(v bool, cond func() bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.leading == v {
+	if !cond() || e.leading == v {
 		return
 	}
 	e.leading = v
@@ -130,9 +133,15 @@ func (e *Elector) Run(ctx context.Context) {
 			ReleaseOnCancel: true,
 			Name:            e.cfg.Name,
 			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(context.Context) {
+				OnStartedLeading: func(leadCtx context.Context) {
+					// client-go runs this in its own goroutine and cancels
+					// leadCtx before OnStoppedLeading: a leadership already
+					// lost must not be set after it ended.
+					if leadCtx.Err() != nil {
+						return
+					}
 					e.cfg.Log.Info("Leading: this replica delivers notifications", "lease", e.cfg.Namespace+"/"+e.cfg.Name, "identity", e.cfg.Identity)
-					e.setLeading(true)
+					e.setLeadingIf(true, func() bool { return leadCtx.Err() == nil })
 				},
 				OnStoppedLeading: func() {
 					if e.Leading() {

@@ -29,7 +29,12 @@ func (m *Manager) Restore(targets []state.Target, savedAt time.Time) {
 				continue
 			}
 		}
-		m.restored[k] = restoredTarget{st: st, savedAt: savedAt}
+		if st.OrphanedAt.IsZero() {
+			// Unused since this save at least; carried over by later
+			// saves with this time, so restarts do not keep it forever.
+			st.OrphanedAt = savedAt
+		}
+		m.restored[k] = restoredTarget{st: st}
 	}
 }
 
@@ -38,8 +43,7 @@ func (m *Manager) Restore(targets []state.Target, savedAt time.Time) {
 func (m *Manager) Generation() uint64 { return m.gen.Load() }
 
 type restoredTarget struct {
-	st      state.Target
-	savedAt time.Time
+	st state.Target
 }
 
 // Export returns every integration's delivery state for the state file.
@@ -59,7 +63,7 @@ func (m *Manager) Export(now time.Time) []state.Target {
 		}
 	}
 	for k, r := range m.restored {
-		if now.Sub(r.savedAt) > horizon {
+		if now.Sub(r.st.OrphanedAt) > horizon {
 			delete(m.restored, k) // its channel did not come back
 			continue
 		}
@@ -78,5 +82,6 @@ func (m *Manager) takeRestoredLocked(channelID, integration string) (state.Targe
 	if ok {
 		delete(m.restored, k)
 	}
+	r.st.OrphanedAt = time.Time{}
 	return r.st, ok
 }

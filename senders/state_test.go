@@ -313,6 +313,24 @@ func TestExportKeepsUnappliedUntilHorizon(t *testing.T) {
 		}
 	})
 
+	t.Run("across restarts", func(t *testing.T) {
+		opts := testOptions(t, NewGuard(nil))
+		opts.RepeatInterval = time.Hour
+		m := NewManager(opts, nil)
+		m.Restore([]state.Target{gone}, t0)
+		exp := m.Export(t0.Add(30 * time.Minute))
+		if !has(exp) || !exp[0].OrphanedAt.Equal(t0) {
+			t.Fatalf("carried over as %+v, want orphaned since %s", exp, t0)
+		}
+		// Restarted again, with a file saved later: the age still counts
+		// from the first save that carried it over.
+		m2 := NewManager(opts, nil)
+		m2.Restore(exp, t0.Add(30*time.Minute))
+		if has(m2.Export(t0.Add(time.Hour + time.Second))) {
+			t.Fatal("restarts kept an unused channel state past the repeat interval")
+		}
+	})
+
 	t.Run("a channel's longer repeat interval", func(t *testing.T) {
 		opts := testOptions(t, NewGuard(nil))
 		opts.RepeatInterval = time.Hour

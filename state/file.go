@@ -52,6 +52,10 @@ type Target struct {
 	// Groups were notified at least once (for the notification reason).
 	Groups  []string `json:"groups,omitempty"`
 	Members []Member `json:"members,omitempty"`
+	// OrphanedAt is set when the target's channel did not come back after
+	// a restart: the first save that carried it over unused. It is
+	// forgotten after the longest repeat interval from then.
+	OrphanedAt time.Time `json:"orphanedAt,omitzero"`
 }
 
 // Member is one incarnation as one integration knows it. A notification in
