@@ -75,13 +75,12 @@ func (e *Elector) broadcastLocked() {
 	e.changed = make(chan struct{})
 }
 
-func (e *Elector) setLeading(v bool) { e.setLeadingIf(v, func() bool { return true }) }
-
-// setLeadingIf sets the leadership if cond holds, checked under the lock.
-func (e *Elector) setLeadingIf(v bool, cond func() bool) {
+// setLeading sets the leadership; with a during context, only while that
+// context is live (checked under the lock).
+func (e *Elector) setLeading(v bool, during context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !cond() || e.leading == v {
+	if (during != nil && during.Err() != nil) || e.leading == v {
 		return
 	}
 	e.leading = v
@@ -141,13 +140,13 @@ func (e *Elector) Run(ctx context.Context) {
 						return
 					}
 					e.cfg.Log.Info("Leading: this replica delivers notifications", "lease", e.cfg.Namespace+"/"+e.cfg.Name, "identity", e.cfg.Identity)
-					e.setLeadingIf(true, func() bool { return leadCtx.Err() == nil })
+					e.setLeading(true, leadCtx)
 				},
 				OnStoppedLeading: func() {
 					if e.Leading() {
 						e.cfg.Log.Warn("No longer leading: following in shadow", "lease", e.cfg.Namespace+"/"+e.cfg.Name)
 					}
-					e.setLeading(false)
+					e.setLeading(false, nil)
 				},
 				OnNewLeader: func(identity string) {
 					if identity == e.cfg.Identity {

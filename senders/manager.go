@@ -17,6 +17,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/state"
 )
 
 // Options configures a Manager.
@@ -85,7 +86,7 @@ type Manager struct {
 	globalID uint64
 	channels map[string]*builtChannel
 	invalid  map[string][]string // channel ID → types, for the metric
-	restored map[string]restoredTarget
+	restored map[string]state.Target
 	// gen counts changes of the delivery state worth saving.
 	gen atomic.Uint64
 
@@ -121,7 +122,7 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 		global:   &globalConfig{values: map[string]any{}},
 		channels: map[string]*builtChannel{},
 		invalid:  map[string][]string{},
-		restored: map[string]restoredTarget{},
+		restored: map[string]state.Target{},
 	}
 }
 

@@ -34,17 +34,13 @@ func (m *Manager) Restore(targets []state.Target, savedAt time.Time) {
 			// saves with this time, so restarts do not keep it forever.
 			st.OrphanedAt = savedAt
 		}
-		m.restored[k] = restoredTarget{st: st}
+		m.restored[k] = st
 	}
 }
 
 // Generation changes whenever the delivery state to save does: the state
 // file is written only then.
 func (m *Manager) Generation() uint64 { return m.gen.Load() }
-
-type restoredTarget struct {
-	st state.Target
-}
 
 // Export returns every integration's delivery state for the state file.
 func (m *Manager) Export(now time.Time) []state.Target {
@@ -63,11 +59,11 @@ func (m *Manager) Export(now time.Time) []state.Target {
 		}
 	}
 	for k, r := range m.restored {
-		if now.Sub(r.st.OrphanedAt) > horizon {
+		if now.Sub(r.OrphanedAt) > horizon {
 			delete(m.restored, k) // its channel did not come back
 			continue
 		}
-		out = append(out, r.st)
+		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		return targetKey(out[i].Channel, out[i].Integration) < targetKey(out[j].Channel, out[j].Integration)
@@ -82,6 +78,6 @@ func (m *Manager) takeRestoredLocked(channelID, integration string) (state.Targe
 	if ok {
 		delete(m.restored, k)
 	}
-	r.st.OrphanedAt = time.Time{}
-	return r.st, ok
+	r.OrphanedAt = time.Time{}
+	return r, ok
 }
