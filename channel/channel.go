@@ -37,6 +37,9 @@ type Policy struct {
 	GroupByAll bool
 	// GroupWait is the batching window before a group's notification.
 	GroupWait time.Duration
+	// GroupInterval is the least time between two notifications of one
+	// group: what changes meanwhile is sent together at the next interval.
+	GroupInterval time.Duration
 	// RepeatInterval is how long a firing group waits before it is notified
 	// again.
 	RepeatInterval time.Duration

@@ -236,17 +236,17 @@ func integrationSummary(in senders.IntegrationState, t poller.Tracked, now time.
 	case la != nil && la.Outcome == senders.OutcomeDropped && la.Reason == "denied":
 		return "not delivered: the destination is in a network tenant channels may not reach: " + la.Error
 	case la != nil && la.Outcome == senders.OutcomeDropped && !in.Notified:
-		return fmt.Sprintf("dropped after %d attempt(s) (%s): %s", la.Attempts, la.Reason, la.Error)
+		return fmt.Sprintf("dropped after %d attempt(s) (%s): %s; still pending, tried again at the group's next flush%s", la.Attempts, la.Reason, la.Error, at(in.DueAt))
+	case in.Notified && la != nil && la.Outcome == senders.OutcomeDropped:
+		return fmt.Sprintf("last notification dropped (%s): %s; tried again at the group's next flush%s", la.Reason, la.Error, at(in.DueAt))
 	case !in.DueAt.IsZero() && in.DueAt.After(now):
-		return "waiting for the group wait until " + ts(in.DueAt)
+		return "waiting for the group's next flush (group wait, then group interval) at " + ts(in.DueAt)
 	case !in.DueAt.IsZero():
 		return "due now"
 	case t.Status == alert.Resolved && in.ResolvedSent:
 		return "resolution delivered"
 	case t.Status == alert.Suppressed:
 		return "not sent while suppressed"
-	case in.Notified && la != nil && la.Outcome == senders.OutcomeDropped:
-		return fmt.Sprintf("last notification dropped (%s): %s; next try at the repeat, %s", la.Reason, la.Error, ts(in.NextRepeat))
 	case in.Notified:
 		return fmt.Sprintf("delivered at %s; next repeat at %s", ts(in.LastNotified), ts(in.NextRepeat))
 	}
@@ -254,3 +254,11 @@ func integrationSummary(in senders.IntegrationState, t poller.Tracked, now time.
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// at is " at <t>", or nothing when t is unknown.
+func at(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return " at " + ts(t)
+}

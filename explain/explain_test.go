@@ -229,7 +229,7 @@ func TestBuildSummary(t *testing.T) {
 					Error: "unexpected status code 400"},
 			}},
 			wantStatus: "firing",
-			want:       []string{"dropped after 1 attempt(s) (clientError): unexpected status code 400"},
+			want:       []string{"dropped after 1 attempt(s) (clientError): unexpected status code 400; still pending, tried again at the group's next flush"},
 		},
 		{
 			name:  "dropped repeat",
@@ -237,10 +237,11 @@ func TestBuildSummary(t *testing.T) {
 			states: []senders.IntegrationState{func() senders.IntegrationState {
 				s := delivered()
 				s.LastAttempt = &senders.Attempt{At: now, Attempts: 3, Outcome: senders.OutcomeDropped, Reason: "serverError", Error: "boom"}
+				s.DueAt = now.Add(5 * time.Minute)
 				return s
 			}()},
 			wantStatus: "firing",
-			want:       []string{"last notification dropped (serverError): boom; next try at the repeat, " + ts(now.Add(4*time.Hour-10*time.Minute))},
+			want:       []string{"last notification dropped (serverError): boom; tried again at the group's next flush at " + ts(now.Add(5*time.Minute))},
 		},
 		{
 			name:  "retrying",
@@ -268,7 +269,7 @@ func TestBuildSummary(t *testing.T) {
 				PendingSince: now.Add(-5 * time.Second), DueAt: now.Add(5 * time.Second),
 			}},
 			wantStatus: "firing",
-			want:       []string{"waiting for the group wait until " + ts(now.Add(5*time.Second))},
+			want:       []string{"waiting for the group's next flush (group wait, then group interval) at " + ts(now.Add(5*time.Second))},
 		},
 		{
 			name:  "due now",

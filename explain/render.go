@@ -58,7 +58,7 @@ func integrationSummaryText(in senders.IntegrationState) string {
 	case in.InFlight:
 		parts = append(parts, "sending")
 	case in.Notified && in.LastAttempt != nil && in.LastAttempt.Outcome == senders.OutcomeDropped:
-		parts = append(parts, "not delivered; next try at the repeat, "+ts(in.NextRepeat))
+		parts = append(parts, "not delivered; tried again at the group's next flush"+at(in.DueAt))
 	case in.Notified:
 		parts = append(parts, "notified at "+ts(in.LastNotified), "next repeat "+ts(in.NextRepeat))
 	case !in.DueAt.IsZero():

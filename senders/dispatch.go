@@ -1,6 +1,7 @@
 package senders
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,36 +15,64 @@ import (
 	"github.com/amtenant/amtenant/state"
 )
 
-// member is what one integration of a channel knows about one incarnation.
+// The delivery rules follow Alertmanager's dispatcher (dispatch/dispatch.go,
+// aggrGroup) and dedup stage (notify/dedup_stage.go), so that a team moving
+// from an Alertmanager route to a channel sees the same messages:
+//
+//   - Alerts are grouped by the channel's group-by labels. A new group is
+//     flushed after the group wait (at once if its first alert started
+//     longer ago than that), then every group interval.
+//   - At each flush the group's firing and resolved alerts are compared with
+//     what its last delivered notification said (the notification log
+//     entry, told below): a message goes out only when there are new firing
+//     alerts, new resolutions (if the integration sends them), all alerts
+//     resolved, or the repeat interval elapsed.
+//   - A notification that was not delivered changes nothing: the group is
+//     flushed again at its next interval, with whatever it then holds.
+//
+// Deliberate differences, each for a reason documented in the README:
+// an alert that was suppressed is forgotten by the log entry, so that it is
+// notified again when its silence ends; an alert that resolved while
+// suppressed is never announced as resolved (Alertmanager mutes it too).
+
+// member is one incarnation routed to one integration.
 type member struct {
 	inc *alert.Incarnation
-	// notified is true once the firing alert was delivered and until it is
-	// suppressed: an alert whose silence ends is notified again.
-	notified bool
-	// everNotified is true once any firing notification was delivered: only
-	// then is its resolution worth a message.
-	everNotified bool
-	lastNotified time.Time
-	// resolvedDone is true once the resolution was delivered, or needs no
-	// message.
-	resolvedDone bool
-	// pendingSince is when the member started to need a notification.
+	fp  uint64
+	g   *group
+	// pendingSince is when the member started to need telling (joined,
+	// became active again, resolved); zero once told. For the latency
+	// metric and explain.
 	pendingSince time.Time
-	// inflight is set while a notification including it is being sent.
+	// inflight is set while a notification listing it is being sent.
 	inflight bool
-	// group and groupLabels are the member's group under the current
-	// policy: computed when it joins or the policy changes, not on every
-	// scheduling pass (the labels of a fingerprint never change).
-	group       string
-	groupLabels model.LabelSet
 }
 
-func (m *member) needsFiring() bool {
-	return m.inc.Status == alert.Firing && !m.notified
+// group is one aggregation group of one integration.
+type group struct {
+	key     string
+	labels  model.LabelSet
+	members map[alert.Key]*member
+	// next is when the group is flushed next. After the first flush it
+	// moves in steps of the group interval.
+	next     time.Time
+	inflight bool
+	// failed is set when the last notification was not delivered: the
+	// group is flushed at once when the channel's configuration changes.
+	failed bool
 }
 
-func (m *member) needsResolved(sendResolved bool) bool {
-	return m.inc.Status == alert.Resolved && m.everNotified && !m.resolvedDone && sendResolved
+// told is what the last delivered notification of a group said:
+// Alertmanager's notification log entry (nflogpb.Entry), fingerprints
+// sorted.
+type told struct {
+	firing, resolved []uint64
+	at               time.Time
+}
+
+func (t *told) isFiring(fp uint64) bool {
+	_, ok := slices.BinarySearch(t.firing, fp)
+	return ok
 }
 
 // batch is one notification for one group.
@@ -53,6 +82,8 @@ type batch struct {
 	firing      []*member
 	resolved    []*member
 	reason      notify.NotifyReason
+	// at is the flush time: the log entry's timestamp once delivered.
+	at time.Time
 	// since is the earliest time a member of the batch became pending, for
 	// the latency metric.
 	since time.Time
@@ -60,6 +91,8 @@ type batch struct {
 	// was made: the members and the policy may change while it is sent.
 	firingIncs, resolvedIncs []*alert.Incarnation
 	repeat                   time.Duration
+	// firingFPs and resolvedFPs are the log entry the batch makes.
+	firingFPs, resolvedFPs []uint64
 }
 
 // dispatch is the delivery state of one integration of one channel:
@@ -72,18 +105,20 @@ type dispatch struct {
 	policy       channel.Policy
 	sendResolved bool
 	members      map[alert.Key]*member
-	// sentGroups records groups that were notified at least once, for the
-	// notification reason.
-	sentGroups map[string]bool
-	inflight   map[string]bool
+	groups       map[string]*group
+	// log is the notification log: per group key, what was last told. It
+	// outlives its group, as Alertmanager's does: a group that forms again
+	// is compared with what was said before.
+	log map[string]*told
 	// attempts is the last delivery attempt per group, for diagnostics.
 	attempts map[string]Attempt
 	// wake wakes the scheduling loop of whichever target uses this state
 	// now (a rebuilt channel's new target).
 	wake chan struct{}
-	// restored is what a saved state says about incarnations, consumed by
-	// the first sync: members joining then take their flags from it.
-	restored map[alert.Key]state.Member
+	// restoredMembers and restoredNext are what a saved state says about
+	// incarnations and group timers, consumed by the first sync.
+	restoredMembers map[alert.Key]bool
+	restoredNext    map[string]state.Group
 	// gen, when set, counts changes worth saving (the manager's counter).
 	gen *atomic.Uint64
 }
@@ -100,23 +135,117 @@ func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
 		policy:       p,
 		sendResolved: sendResolved,
 		members:      map[alert.Key]*member{},
-		sentGroups:   map[string]bool{},
-		inflight:     map[string]bool{},
+		groups:       map[string]*group{},
+		log:          map[string]*told{},
 		attempts:     map[string]Attempt{},
 		wake:         make(chan struct{}, 1),
 	}
 }
 
-func (d *dispatch) groupOf(inc *alert.Incarnation) (string, model.LabelSet) {
-	ls := d.policy.GroupLabels(inc.Labels)
-	return ls.String(), ls
+// defaultGroupInterval is Alertmanager's, for a policy that sets none.
+const defaultGroupInterval = 5 * time.Minute
+
+func (d *dispatch) groupInterval() time.Duration {
+	if d.policy.GroupInterval <= 0 {
+		return defaultGroupInterval
+	}
+	return d.policy.GroupInterval
 }
 
-// setPolicy changes the policy and regroups the members.
-func (d *dispatch) setPolicy(p channel.Policy) {
+// setPolicy changes the policy and, if the grouping changed, regroups the
+// members. A group being sent keeps its batch; its members join their new
+// groups at once.
+func (d *dispatch) setPolicy(p channel.Policy, now time.Time) {
+	regroup := !slices.Equal(p.GroupBy, d.policy.GroupBy) || p.GroupByAll != d.policy.GroupByAll
 	d.policy = p
+	if !regroup {
+		return
+	}
 	for _, m := range d.members {
-		m.group, m.groupLabels = d.groupOf(m.inc)
+		d.leave(m)
+	}
+	for _, m := range d.members {
+		d.join(m, now)
+	}
+}
+
+// retryFailed flushes at once every group whose last notification was not
+// delivered: the channel's configuration changed, and may now work.
+func (d *dispatch) retryFailed(now time.Time) {
+	for _, g := range d.groups {
+		if g.failed && g.next.After(now) {
+			g.next = now
+		}
+	}
+}
+
+// join adds m to its group under the current policy, creating the group.
+func (d *dispatch) join(m *member, now time.Time) {
+	ls := d.policy.GroupLabels(m.inc.Labels)
+	key := ls.String()
+	g := d.groups[key]
+	if g == nil {
+		g = &group{key: key, labels: ls, members: map[alert.Key]*member{}, next: d.firstFlush(m.inc, now)}
+		if r, ok := d.restoredNext[key]; ok {
+			if !r.Next.IsZero() {
+				g.next = r.Next
+			}
+			g.failed = r.Failed
+			delete(d.restoredNext, key)
+		}
+		d.groups[key] = g
+	}
+	g.members[m.inc.Key()] = m
+	m.g = g
+}
+
+// firstFlush is when a new group is first flushed: a group wait after its
+// first alert started. Alertmanager sees an alert as it arrives and starts
+// the group wait then (at once if the alert is older than that); the
+// sidecar sees it up to a poll later, so the wait counts from the alert's
+// start, bounded by a group wait from now against a skewed clock.
+func (d *dispatch) firstFlush(inc *alert.Incarnation, now time.Time) time.Time {
+	gw := d.policy.GroupWait
+	at := inc.StartsAt.Add(gw)
+	if inc.StartsAt.IsZero() || at.After(now.Add(gw)) {
+		at = now.Add(gw)
+	}
+	if at.Before(now) {
+		return now
+	}
+	return at
+}
+
+// leave removes m from its group, dropping the group once empty and idle.
+func (d *dispatch) leave(m *member) {
+	g := m.g
+	if g == nil {
+		return
+	}
+	delete(g.members, m.inc.Key())
+	m.g = nil
+	if len(g.members) == 0 && !g.inflight {
+		delete(d.groups, g.key)
+	}
+}
+
+// forget removes m altogether.
+func (d *dispatch) forget(m *member) {
+	d.leave(m)
+	delete(d.members, m.inc.Key())
+	d.touch()
+}
+
+// untell removes a suppressed alert from what its group was told, so that
+// it is notified again as new when it becomes active.
+func (d *dispatch) untell(m *member) {
+	t := d.log[m.g.key]
+	if t == nil {
+		return
+	}
+	if i, ok := slices.BinarySearch(t.firing, m.fp); ok {
+		t.firing = slices.Delete(slices.Clone(t.firing), i, i+1)
+		d.touch()
 	}
 }
 
@@ -128,82 +257,75 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 		seen[k] = struct{}{}
 		m, ok := d.members[k]
 		if !ok {
-			r, wasSaved := d.restored[k]
-			if inc.Status == alert.Resolved && !(wasSaved && r.EverNotified) {
-				continue // never notified here: nothing to resolve
+			if inc.Status == alert.Resolved && !d.restoredMembers[k] {
+				continue // never seen firing here: nothing to resolve
 			}
-			m = &member{}
-			if wasSaved {
-				m.notified, m.everNotified, m.lastNotified = r.Notified, r.EverNotified, r.LastNotified
-				m.resolvedDone, m.pendingSince = r.ResolvedDone, r.PendingSince
-			}
-			m.group, m.groupLabels = d.groupOf(inc)
+			m = &member{inc: inc, fp: uint64(inc.Labels.Fingerprint()), pendingSince: now}
 			d.members[k] = m
+			d.join(m, now)
 			d.touch()
+		}
+		if m.inc.Status != inc.Status {
+			d.touch()
+			if inc.Status != alert.Suppressed && m.pendingSince.IsZero() {
+				m.pendingSince = now
+			}
 		}
 		m.inc = inc
-		switch inc.Status {
-		case alert.Suppressed:
-			if m.notified {
-				d.touch()
+		if inc.Status == alert.Suppressed {
+			m.pendingSince = time.Time{}
+			if m.g != nil && !m.inflight {
+				d.untell(m)
 			}
-			m.notified = false
-			if !m.inflight {
-				m.pendingSince = time.Time{}
-			}
-		case alert.Resolved:
-			if !m.inflight && (!m.everNotified || !d.sendResolved) {
-				m.resolvedDone = true
-			}
-		}
-		if (m.needsFiring() || m.needsResolved(d.sendResolved)) && m.pendingSince.IsZero() {
-			m.pendingSince = now
-			d.touch()
 		}
 	}
 	for k, m := range d.members {
-		if _, ok := seen[k]; ok || m.inflight {
+		if _, ok := seen[k]; ok || m.inflight || m.inc.Status == alert.Resolved {
+			// A resolution waits for its group's next flush even when the
+			// tracker no longer reports it.
 			continue
 		}
 		// Gone from the routed set: evicted, moved to another tenant, or no
-		// longer matched. A resolution already due is still delivered.
-		if m.needsResolved(d.sendResolved) {
-			continue
-		}
-		delete(d.members, k)
-		d.touch()
+		// longer matched.
+		d.forget(m)
 	}
-	d.restored = nil
-	d.prune()
+	d.restoredMembers = nil
+	d.restoredNext = nil
+	d.prune(now)
 }
 
 // restore seeds a new dispatch with a saved state.
 func (d *dispatch) restore(st state.Target) {
-	d.restored = make(map[alert.Key]state.Member, len(st.Members))
+	d.restoredMembers = make(map[alert.Key]bool, len(st.Members))
 	for _, m := range st.Members {
-		d.restored[m.Key()] = m
+		d.restoredMembers[m.Key()] = true
 	}
+	d.restoredNext = make(map[string]state.Group, len(st.Groups))
 	for _, g := range st.Groups {
-		d.sentGroups[g] = true
+		if !g.Next.IsZero() || g.Failed {
+			d.restoredNext[g.Key] = g
+		}
+		if len(g.Firing) == 0 {
+			continue
+		}
+		t := &told{firing: parseFPs(g.Firing), resolved: parseFPs(g.Resolved), at: g.NotifiedAt}
+		d.log[g.Key] = t
 	}
 }
 
 // export returns what this integration was told, for the state file. A
-// batch in flight has not changed its members yet: they are saved as they
-// were, pending, and sent again after a restart. Saved members not yet
-// matched to an incarnation are kept.
+// notification in flight has not changed the log yet: after a restart its
+// group is compared again and sent again.
 func (d *dispatch) export(st *state.Target) {
-	st.Members = make([]state.Member, 0, len(d.members)+len(d.restored))
+	st.Members = nil
 	for k, m := range d.members {
-		st.Members = append(st.Members, state.Member{
-			Fingerprint: k.Fingerprint, ID: k.ID,
-			Notified: m.notified, EverNotified: m.everNotified, LastNotified: m.lastNotified,
-			ResolvedDone: m.resolvedDone, PendingSince: m.pendingSince,
-		})
+		if m.inc.Status == alert.Resolved {
+			st.Members = append(st.Members, state.Member{Fingerprint: k.Fingerprint, ID: k.ID})
+		}
 	}
-	for k, r := range d.restored {
+	for k := range d.restoredMembers {
 		if _, ok := d.members[k]; !ok {
-			st.Members = append(st.Members, r)
+			st.Members = append(st.Members, state.Member{Fingerprint: k.Fingerprint, ID: k.ID})
 		}
 	}
 	sort.Slice(st.Members, func(i, j int) bool {
@@ -213,209 +335,305 @@ func (d *dispatch) export(st *state.Target) {
 		}
 		return a.ID < b.ID
 	})
-	st.Groups = make([]string, 0, len(d.sentGroups))
-	for g := range d.sentGroups {
-		st.Groups = append(st.Groups, g)
+	keys := make(map[string]bool, len(d.groups)+len(d.log))
+	for k := range d.groups {
+		keys[k] = true
 	}
-	sort.Strings(st.Groups)
+	for k := range d.log {
+		keys[k] = true
+	}
+	for k := range d.restoredNext {
+		keys[k] = true
+	}
+	for k := range keys {
+		sg := d.restoredNext[k] // a group not formed again since the restart
+		sg.Key = k
+		if g := d.groups[k]; g != nil {
+			sg.Next, sg.Failed = g.next, g.failed
+			if g.inflight {
+				// Its flush is not over: after a restart the group is
+				// flushed again as soon as it forms.
+				sg.Next = time.Time{}
+			}
+		}
+		sg.Firing, sg.Resolved, sg.NotifiedAt = nil, nil, time.Time{}
+		if t := d.log[k]; t != nil {
+			sg.Firing, sg.Resolved, sg.NotifiedAt = formatFPs(t.firing), formatFPs(t.resolved), t.at
+		}
+		st.Groups = append(st.Groups, sg)
+	}
+	sort.Slice(st.Groups, func(i, j int) bool { return st.Groups[i].Key < st.Groups[j].Key })
 }
 
-// prune drops members with nothing left to do, and the attempts of groups
-// that are gone.
-func (d *dispatch) prune() {
-	for k, m := range d.members {
-		if m.inc.Status == alert.Resolved && (m.resolvedDone || !d.sendResolved) && !m.inflight {
-			delete(d.members, k)
+// prune drops log entries that no longer decide anything, and the
+// attempts of groups that are gone.
+func (d *dispatch) prune(now time.Time) {
+	for k, t := range d.log {
+		if d.groups[k] != nil {
+			continue
+		}
+		// A group that formed again would be told afresh either way once
+		// its entry is older than the repeat interval; an entry with no
+		// firing alerts is as good as none.
+		if len(t.firing) == 0 || (!t.at.IsZero() && d.policy.RepeatInterval > 0 && now.Sub(t.at) > d.policy.RepeatInterval) {
+			delete(d.log, k)
 			d.touch()
 		}
 	}
-	if len(d.attempts) > 2*len(d.members)+16 {
-		live := make(map[string]bool, len(d.members))
-		for _, m := range d.members {
-			live[m.group] = true
-		}
-		for g := range d.attempts {
-			if !live[g] && !d.inflight[g] {
-				delete(d.attempts, g)
-			}
-		}
-	}
-	if len(d.sentGroups) > 2*len(d.members)+16 {
-		live := make(map[string]bool, len(d.members))
-		for _, m := range d.members {
-			live[m.group] = true
-		}
-		for g := range d.sentGroups {
-			if !live[g] && !d.inflight[g] {
-				delete(d.sentGroups, g)
+	if len(d.attempts) > len(d.groups)+16 {
+		for k := range d.attempts {
+			if d.groups[k] == nil {
+				delete(d.attempts, k)
 			}
 		}
 	}
 }
 
-// next returns when the next batch is due, or zero if nothing is. Groups
-// in flight are skipped: they are looked at again when their batch ends.
+// next returns when the next group is due, or zero if none is. Groups in
+// flight are skipped: they are looked at again when their batch ends.
 func (d *dispatch) next() time.Time {
 	var next time.Time
-	for _, m := range d.members {
-		if m.inflight {
+	for _, g := range d.groups {
+		if g.inflight || len(g.members) == 0 {
 			continue
 		}
-		if len(d.inflight) > 0 {
-			if d.inflight[m.group] {
-				continue
-			}
-		}
-		var at time.Time
-		switch {
-		case m.needsFiring(), m.needsResolved(d.sendResolved):
-			at = m.pendingSince.Add(d.policy.GroupWait)
-		case m.inc.Status == alert.Firing && m.notified:
-			at = m.lastNotified.Add(d.policy.RepeatInterval)
-		default:
-			continue
-		}
-		if next.IsZero() || at.Before(next) {
-			next = at
+		if next.IsZero() || g.next.Before(next) {
+			next = g.next
 		}
 	}
 	return next
 }
 
-// due returns the batches to send at now and marks their members in
-// flight. A group is due when one of its members has waited the group
-// wait, or its repeat interval elapsed; the batch then lists every firing
-// alert of the group, as Alertmanager does, and the resolutions not yet
-// told.
+// due flushes the groups due at now: it returns the notifications to
+// send, and marks their members in flight.
 func (d *dispatch) due(now time.Time) []*batch {
-	type groupState struct {
-		b   *batch
-		due bool
-		all []*member
-	}
-	groups := map[string]*groupState{}
-	for _, m := range d.members {
-		key, ls := m.group, m.groupLabels
-		if d.inflight[key] || m.inflight {
-			// m.inflight with a group not in flight: the grouping changed
-			// while it was being sent; it waits for that batch to end.
-			continue
-		}
-		g := groups[key]
-		if g == nil {
-			g = &groupState{b: &batch{groupKey: key, groupLabels: ls}}
-			groups[key] = g
-		}
-		g.all = append(g.all, m)
-		pending := m.needsFiring() || m.needsResolved(d.sendResolved)
-		if pending && !now.Before(m.pendingSince.Add(d.policy.GroupWait)) {
-			g.due = true
-		}
-		if m.inc.Status == alert.Firing && m.notified && !now.Before(m.lastNotified.Add(d.policy.RepeatInterval)) {
-			g.due = true
-		}
-	}
 	var out []*batch
-	for key, g := range groups {
-		if !g.due {
+	for _, g := range d.groups {
+		if g.inflight || now.Before(g.next) {
 			continue
 		}
-		b := g.b
-		newFiring, newResolved := false, false
-		for _, m := range g.all {
-			switch {
-			case m.inc.Status == alert.Firing:
-				b.firing = append(b.firing, m)
-				newFiring = newFiring || !m.notified
-			case m.needsResolved(d.sendResolved):
-				b.resolved = append(b.resolved, m)
-				newResolved = true
-			default:
-				continue
-			}
-			if !m.pendingSince.IsZero() && (b.since.IsZero() || m.pendingSince.Before(b.since)) {
-				b.since = m.pendingSince
-			}
+		g.next = nextBoundary(g.next, d.groupInterval(), now)
+		if b := d.flush(g, now); b != nil {
+			out = append(out, b)
 		}
-		if len(b.firing) == 0 && len(b.resolved) == 0 {
-			continue
-		}
-		switch {
-		case !d.sentGroups[key]:
-			b.reason = notify.ReasonFirstNotification
-		case newFiring:
-			b.reason = notify.ReasonNewAlertsInGroup
-		case newResolved && len(b.firing) == 0:
-			b.reason = notify.ReasonAllAlertsResolved
-		case newResolved:
-			b.reason = notify.ReasonNewResolvedAlerts
-		default:
-			b.reason = notify.ReasonRepeatIntervalElapsed
-		}
-		if b.since.IsZero() {
-			b.since = now
-		}
-		sortMembers(b.firing)
-		sortMembers(b.resolved)
-		b.repeat = d.policy.RepeatInterval
-		for _, m := range b.firing {
-			m.inflight = true
-			b.firingIncs = append(b.firingIncs, m.inc)
-		}
-		for _, m := range b.resolved {
-			m.inflight = true
-			b.resolvedIncs = append(b.resolvedIncs, m.inc)
-		}
-		d.inflight[key] = true
-		out = append(out, b)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].groupKey < out[j].groupKey })
 	return out
 }
 
-// complete records the end of a batch. delivered is false when the batch
-// was given up (dropped); its members are still marked as told, so that a
-// channel that keeps failing is retried at the next event or repeat rather
-// than in a tight loop.
-func (d *dispatch) complete(b *batch, now time.Time, delivered bool) {
-	d.touch()
-	delete(d.inflight, b.groupKey)
-	if delivered {
-		d.sentGroups[b.groupKey] = true
+// nextBoundary returns the first time after now that is a whole number of
+// intervals after from.
+func nextBoundary(from time.Time, interval time.Duration, now time.Time) time.Time {
+	if from.After(now) {
+		return from
 	}
-	for _, m := range b.firing {
-		m.inflight = false
-		if m.inc.Status == alert.Suppressed {
-			// Silenced while in flight: it counts as told, but is told again
-			// when the silence ends.
-			m.everNotified = true
-			continue
-		}
-		m.notified = true
-		m.everNotified = true
-		m.lastNotified = now
-		m.pendingSince = time.Time{}
-	}
-	for _, m := range b.resolved {
-		m.inflight = false
-		m.resolvedDone = true
-		m.pendingSince = time.Time{}
-	}
-	// Members that changed while in flight (say, resolved) become pending
-	// from now on.
-	for _, m := range d.members {
-		if (m.needsFiring() || m.needsResolved(d.sendResolved)) && m.pendingSince.IsZero() && !m.inflight {
-			m.pendingSince = now
-		}
-	}
-	d.prune()
+	n := now.Sub(from)/interval + 1
+	return from.Add(n * interval)
 }
 
-// cancel returns a batch that was not attempted (shutdown) to pending.
-func (d *dispatch) cancel(b *batch) {
-	delete(d.inflight, b.groupKey)
+// flush decides what a group due at now says, Alertmanager's dedup stage:
+// nil when nothing is to be sent.
+func (d *dispatch) flush(g *group, now time.Time) *batch {
+	var firing, resolved []*member
+	active := map[uint64]bool{}
+	for _, m := range g.members {
+		if m.inflight {
+			continue // regrouped while its old group is being sent
+		}
+		switch m.inc.Status {
+		case alert.Firing:
+			firing = append(firing, m)
+			active[m.fp] = true
+		case alert.Suppressed:
+			active[m.fp] = true
+		}
+	}
+	for _, m := range g.members {
+		if m.inflight || m.inc.Status != alert.Resolved {
+			continue
+		}
+		switch {
+		case active[m.fp]:
+			// Fired again: Alertmanager holds one alert per fingerprint,
+			// the newest.
+			d.forget(m)
+		case m.inc.Suppressed:
+			// Resolved while silenced or inhibited: muted, as in
+			// Alertmanager.
+			d.forget(m)
+		default:
+			resolved = append(resolved, m)
+		}
+	}
+	firingFPs, resolvedFPs := fingerprints(firing), fingerprints(resolved)
+	reason := needsUpdate(d.log[g.key], firingFPs, resolvedFPs, d.sendResolved, d.policy.RepeatInterval, now)
+	if reason == notify.ReasonDoNotNotify {
+		// Nothing to say; the resolutions in the group need no message.
+		for _, m := range resolved {
+			d.forget(m)
+		}
+		d.dropIfEmpty(g)
+		return nil
+	}
+	b := &batch{
+		groupKey: g.key, groupLabels: g.labels, reason: reason, at: now,
+		repeat: d.policy.RepeatInterval, firingFPs: firingFPs, resolvedFPs: resolvedFPs,
+		firing: firing,
+	}
+	if d.sendResolved {
+		b.resolved = resolved
+	}
+	if len(b.firing) == 0 && len(b.resolved) == 0 {
+		// All resolved, and the integration does not send resolutions:
+		// logged as told without a message, as Alertmanager's retry
+		// stage does.
+		b.resolved = resolved
+		d.record(g, b, now)
+		return nil
+	}
+	for _, m := range append(firing, resolved...) {
+		if !m.pendingSince.IsZero() && (b.since.IsZero() || m.pendingSince.Before(b.since)) {
+			b.since = m.pendingSince
+		}
+	}
+	if b.since.IsZero() {
+		b.since = now
+	}
+	sortMembers(b.firing)
+	sortMembers(b.resolved)
+	for _, m := range b.firing {
+		m.inflight = true
+		b.firingIncs = append(b.firingIncs, m.inc)
+	}
+	for _, m := range b.resolved {
+		m.inflight = true
+		b.resolvedIncs = append(b.resolvedIncs, m.inc)
+	}
+	// Resolutions the integration does not send are told with the batch.
+	b.resolved = resolved
+	g.inflight = true
+	return b
+}
+
+// needsUpdate is Alertmanager's DedupStage.needsUpdate
+// (notify/dedup_stage.go), over fingerprints: whether a group whose last
+// delivered notification was prev, now holding firing and resolved
+// alerts, needs a notification, and why.
+func needsUpdate(prev *told, firing, resolved []uint64, sendResolved bool, repeat time.Duration, now time.Time) notify.NotifyReason {
+	if prev == nil {
+		if len(firing) > 0 {
+			return notify.ReasonFirstNotification
+		}
+		return notify.ReasonDoNotNotify
+	}
+	if !isSubset(prev.firing, firing) {
+		if len(prev.firing) == 0 {
+			return notify.ReasonFirstNotification
+		}
+		return notify.ReasonNewAlertsInGroup
+	}
+	if len(firing) == 0 {
+		if len(prev.firing) > 0 {
+			return notify.ReasonAllAlertsResolved
+		}
+		return notify.ReasonDoNotNotify
+	}
+	if sendResolved && !isSubset(prev.resolved, resolved) {
+		return notify.ReasonNewResolvedAlerts
+	}
+	if prev.at.Before(now.Add(-repeat)) {
+		return notify.ReasonRepeatIntervalElapsed
+	}
+	return notify.ReasonDoNotNotify
+}
+
+// isSubset reports whether every element of sub is in set; both sorted.
+func isSubset(set, sub []uint64) bool {
+	for _, x := range sub {
+		if _, ok := slices.BinarySearch(set, x); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func fingerprints(ms []*member) []uint64 {
+	out := make([]uint64, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.fp)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// complete records the end of a batch. A notification that was not
+// delivered changes nothing but the group's failed flag: its alerts are
+// still untold, and the group is flushed again at its next interval.
+func (d *dispatch) complete(b *batch, now time.Time, delivered bool) {
+	d.touch()
 	for _, m := range append(b.firing, b.resolved...) {
 		m.inflight = false
+	}
+	g := d.groups[b.groupKey]
+	if g == nil {
+		return // cannot happen: a group in flight is kept
+	}
+	g.inflight = false
+	if delivered {
+		d.record(g, b, b.at)
+	} else {
+		g.failed = true
+	}
+	// The next flush is the first interval boundary not before now: a
+	// group that keeps failing costs one attempt per group interval.
+	if g.next.Before(now) {
+		g.next = nextBoundary(g.next, d.groupInterval(), now)
+	}
+	d.dropIfEmpty(g)
+	d.prune(now)
+}
+
+// record makes b the group's log entry: its members are told.
+func (d *dispatch) record(g *group, b *batch, at time.Time) {
+	g.failed = false
+	firing := b.firingFPs
+	for _, m := range b.firing {
+		if m.inc.Status == alert.Suppressed {
+			// Silenced while in flight: told again when the silence ends.
+			firing = slices.DeleteFunc(slices.Clone(firing), func(fp uint64) bool { return fp == m.fp })
+		} else {
+			m.pendingSince = time.Time{}
+		}
+	}
+	if len(firing) == 0 {
+		delete(d.log, g.key)
+	} else {
+		d.log[g.key] = &told{firing: firing, resolved: b.resolvedFPs, at: at}
+	}
+	for _, m := range b.resolved {
+		if m.inc.Status == alert.Resolved {
+			d.forget(m)
+		}
+	}
+	d.touch()
+}
+
+func (d *dispatch) dropIfEmpty(g *group) {
+	if len(g.members) == 0 && !g.inflight {
+		delete(d.groups, g.key)
+	}
+}
+
+// cancel returns a batch that was not attempted (shutdown, or the channel
+// changed) to its group, which is flushed again at once.
+func (d *dispatch) cancel(b *batch, now time.Time) {
+	for _, m := range append(b.firing, b.resolved...) {
+		m.inflight = false
+	}
+	if g := d.groups[b.groupKey]; g != nil {
+		g.inflight = false
+		g.next = now
+		d.dropIfEmpty(g)
 	}
 }
 
@@ -427,4 +645,28 @@ func sortMembers(ms []*member) {
 		}
 		return a.Fingerprint < b.Fingerprint
 	})
+}
+
+func formatFPs(fps []uint64) []string {
+	if len(fps) == 0 {
+		return nil
+	}
+	out := make([]string, len(fps))
+	for i, fp := range fps {
+		out[i] = model.Fingerprint(fp).String()
+	}
+	return out
+}
+
+// parseFPs reads saved fingerprints, skipping any that do not parse (a
+// hand-edited file): at worst that alert is told again.
+func parseFPs(ss []string) []uint64 {
+	out := make([]uint64, 0, len(ss))
+	for _, s := range ss {
+		if fp, err := model.ParseFingerprint(s); err == nil {
+			out = append(out, uint64(fp))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

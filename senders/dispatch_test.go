@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 const (
 	gw = 30 * time.Second
+	gi = 5 * time.Minute
 	ri = 4 * time.Hour
 )
 
@@ -90,93 +92,152 @@ func wantNext(t *testing.T, d *dispatch, want time.Time) {
 	}
 }
 
-func group(name string) model.LabelSet {
+func grp(name string) model.LabelSet {
 	return model.LabelSet{model.AlertNameLabel: model.LabelValue(name)}
 }
 
-func TestDispatchFirstNotificationAndRepeat(t *testing.T) {
-	d := newDispatch(policy(gw, ri), true)
-	a := newInc(1, alert.Firing, "alertname", "A")
+// firingAt is a firing incarnation that started at start.
+func firingAt(id uint64, start time.Time, labels ...string) *alert.Incarnation {
+	inc := newInc(id, alert.Firing, labels...)
+	inc.StartsAt = start
+	return inc
+}
+
+// resolvedAt returns inc resolved at end, as the tracker hands it.
+func resolvedAt(inc *alert.Incarnation, end time.Time) *alert.Incarnation {
+	c := *inc
+	c.Status = alert.Resolved
+	c.ResolvedAt, c.EndsAt = end, end
+	return &c
+}
+
+func incs(in ...*alert.Incarnation) []*alert.Incarnation { return in }
+
+// The timeline of Alertmanager's aggregation group: the group wait from
+// the first alert's start, then one flush per group interval; what arrives
+// in between goes out together.
+func TestDispatchGroupInterval(t *testing.T) {
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	a := firingAt(1, t0, "alertname", "A", "instance", "1")
 	wantNext(t, d, time.Time{})
 
-	d.sync(t0, []*alert.Incarnation{a})
+	// Seen a poll after it started: the wait still counts from its start.
+	d.sync(t0.Add(2*time.Second), incs(a))
 	wantNext(t, d, t0.Add(gw))
-	dueNone(t, d, t0)
 	dueNone(t, d, t0.Add(gw-time.Second))
-	// Polls in the meantime do not restart the wait.
-	d.sync(t0.Add(10*time.Second), []*alert.Incarnation{a})
-	wantNext(t, d, t0.Add(gw))
+	first := t0.Add(gw)
+	b := dueOne(t, d, first)
+	wantBatch(t, b, grp("A"), []string{"A/1"}, nil, notify.ReasonFirstNotification)
+	wantNext(t, d, time.Time{}) // in flight
+	d.complete(b, first.Add(time.Second), true)
+	wantNext(t, d, first.Add(gi))
 
-	b := dueOne(t, d, t0.Add(gw))
-	wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonFirstNotification)
-	if !b.since.Equal(t0) {
-		t.Errorf("since: got t0%+v, want t0", b.since.Sub(t0))
+	// Three more join one by one: one message at the next interval.
+	var all = []*alert.Incarnation{a}
+	for i := uint64(2); i <= 4; i++ {
+		joined := first.Add(time.Duration(i) * 30 * time.Second)
+		all = append(all, firingAt(i, joined, "alertname", "A", "instance", fmt.Sprint(i)))
+		d.sync(joined, all)
+		dueNone(t, d, joined)
 	}
-	// In flight: not due again, and no wake-up for it.
-	dueNone(t, d, t0.Add(gw+time.Second))
-	wantNext(t, d, time.Time{})
+	wantNext(t, d, first.Add(gi))
+	dueNone(t, d, first.Add(gi-time.Second))
+	b = dueOne(t, d, first.Add(gi))
+	wantBatch(t, b, grp("A"), []string{"A/1", "A/2", "A/3", "A/4"}, nil, notify.ReasonNewAlertsInGroup)
+	if want := first.Add(60 * time.Second); !b.since.Equal(want) {
+		t.Errorf("since = t0%+v, want the time the first new alert joined, t0%+v", b.since.Sub(t0), want.Sub(t0))
+	}
+	d.complete(b, first.Add(gi), true)
 
-	sent := t0.Add(gw + time.Second)
-	d.complete(b, sent, true)
-	wantNext(t, d, sent.Add(ri))
-	d.sync(sent.Add(time.Minute), []*alert.Incarnation{a})
-	dueNone(t, d, sent.Add(time.Minute))
-	dueNone(t, d, sent.Add(ri-time.Second))
+	// Nothing changed: the next flushes say nothing until the repeat.
+	for k := 2; k <= 5; k++ {
+		dueNone(t, d, first.Add(time.Duration(k)*gi))
+	}
+	wantNext(t, d, first.Add(6*gi))
+}
 
-	b = dueOne(t, d, sent.Add(ri))
-	wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonRepeatIntervalElapsed)
-	d.complete(b, sent.Add(ri), true)
-	wantNext(t, d, sent.Add(2*ri))
+// The repeat interval is checked at the group's flushes, so a repeat goes
+// out at the first flush after it elapsed, as in Alertmanager.
+func TestDispatchRepeatAtGroupIntervalBoundary(t *testing.T) {
+	const repeat = time.Hour
+	d := newDispatch(policyGI(gw, gi, repeat), true)
+	a := firingAt(1, t0, "alertname", "A")
+	d.sync(t0, incs(a))
+	d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
+	told := t0.Add(gw)
+	for at := told.Add(gi); !at.After(told.Add(repeat)); at = at.Add(gi) {
+		dueNone(t, d, at)
+	}
+	b := dueOne(t, d, told.Add(repeat+gi))
+	wantBatch(t, b, grp("A"), []string{"A"}, nil, notify.ReasonRepeatIntervalElapsed)
+	d.complete(b, told.Add(repeat+gi), true)
+	dueNone(t, d, told.Add(repeat+2*gi))
+}
+
+// An alert older than the group wait opens its group at once, as in
+// Alertmanager; one that claims to start in the future waits at most the
+// group wait.
+func TestDispatchFirstFlush(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		start time.Time
+		want  time.Time
+	}{
+		{"new", t0, t0.Add(gw)},
+		{"seen late", t0.Add(-10 * time.Second), t0.Add(gw - 10*time.Second)},
+		{"older than the group wait", t0.Add(-time.Hour), t0},
+		{"clock skew", t0.Add(time.Hour), t0.Add(gw)},
+		{"no start", time.Time{}, t0.Add(gw)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDispatch(policyGI(gw, gi, ri), true)
+			d.sync(t0, incs(firingAt(1, tt.start, "alertname", "A")))
+			wantNext(t, d, tt.want)
+		})
+	}
 }
 
 func TestDispatchGrouping(t *testing.T) {
-	incs := []*alert.Incarnation{
-		newInc(1, alert.Firing, "alertname", "A", "instance", "1"),
-		newInc(2, alert.Firing, "alertname", "A", "instance", "2"),
-		newInc(3, alert.Firing, "alertname", "B", "instance", "1"),
-	}
+	all := incs(
+		firingAt(1, t0, "alertname", "A", "instance", "1"),
+		firingAt(2, t0, "alertname", "A", "instance", "2"),
+		firingAt(3, t0, "alertname", "B", "instance", "1"),
+	)
 	type want struct {
 		group  model.LabelSet
 		firing []string
 	}
-	tests := []struct {
-		name   string
-		policy channel.Policy
-		want   []want // sorted by group key
+	for _, tt := range []struct {
+		name string
+		p    channel.Policy
+		want []want
 	}{
-		{
-			name:   "by alertname",
-			policy: policy(gw, ri, model.AlertNameLabel),
-			want:   []want{{group("A"), []string{"A/1", "A/2"}}, {group("B"), []string{"B/1"}}},
-		},
-		{
-			name:   "by instance",
-			policy: policy(gw, ri, "instance"),
-			want:   []want{{model.LabelSet{"instance": "1"}, []string{"A/1", "B/1"}}, {model.LabelSet{"instance": "2"}, []string{"A/2"}}},
-		},
-		{
-			name:   "by a label no alert has",
-			policy: policy(gw, ri, "cluster"),
-			want:   []want{{model.LabelSet{}, []string{"A/1", "A/2", "B/1"}}},
-		},
-		{
-			name:   "by all labels",
-			policy: channel.Policy{GroupByAll: true, GroupWait: gw, RepeatInterval: ri},
-			want: []want{
-				{model.LabelSet{"alertname": "A", "instance": "1"}, []string{"A/1"}},
-				{model.LabelSet{"alertname": "A", "instance": "2"}, []string{"A/2"}},
-				{model.LabelSet{"alertname": "B", "instance": "1"}, []string{"B/1"}},
-			},
-		},
-	}
-	for _, tt := range tests {
+		{"by alertname", policy(gw, ri), []want{
+			{grp("A"), []string{"A/1", "A/2"}},
+			{grp("B"), []string{"B/1"}},
+		}},
+		{"by instance", policy(gw, ri, "instance"), []want{
+			{model.LabelSet{"instance": "1"}, []string{"A/1", "B/1"}},
+			{model.LabelSet{"instance": "2"}, []string{"A/2"}},
+		}},
+		{"by nothing", channel.Policy{GroupWait: gw, GroupInterval: gi, RepeatInterval: ri}, []want{
+			{model.LabelSet{}, []string{"A/1", "A/2", "B/1"}},
+		}},
+		{"by everything", channel.Policy{GroupByAll: true, GroupWait: gw, GroupInterval: gi, RepeatInterval: ri}, []want{
+			{all[0].Labels, []string{"A/1"}},
+			{all[1].Labels, []string{"A/2"}},
+			{all[2].Labels, []string{"B/1"}},
+		}},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newDispatch(tt.policy, true)
-			d.sync(t0, incs)
+			d := newDispatch(tt.p, true)
+			d.sync(t0, all)
 			bs := d.due(t0.Add(gw))
 			if len(bs) != len(tt.want) {
 				t.Fatalf("got %d batches, want %d", len(bs), len(tt.want))
 			}
+			// Batches come sorted by group key.
+			slices.SortFunc(tt.want, func(a, b want) int { return strings.Compare(a.group.String(), b.group.String()) })
 			for i, w := range tt.want {
 				wantBatch(t, bs[i], w.group, w.firing, nil, notify.ReasonFirstNotification)
 			}
@@ -184,387 +245,232 @@ func TestDispatchGrouping(t *testing.T) {
 	}
 }
 
-// A batch lists its alerts oldest first, as Alertmanager does.
-func TestDispatchBatchOrder(t *testing.T) {
-	d := newDispatch(policy(gw, ri), true)
-	var incs []*alert.Incarnation
-	for i, in := range []string{"3", "1", "2"} {
-		inc := newInc(uint64(i+1), alert.Firing, "alertname", "A", "instance", in)
-		inc.StartsAt = t0.Add(-time.Duration(10-i) * time.Minute) // 3 is the oldest
-		incs = append(incs, inc)
+// Resolutions trickling in go out together; the last one says "all
+// resolved", and the group starts over when it fires again.
+func TestDispatchResolutions(t *testing.T) {
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	a1 := firingAt(1, t0, "alertname", "A", "instance", "1")
+	a2 := firingAt(2, t0, "alertname", "A", "instance", "2")
+	a3 := firingAt(3, t0, "alertname", "A", "instance", "3")
+	d.sync(t0, incs(a1, a2, a3))
+	first := t0.Add(gw)
+	d.complete(dueOne(t, d, first), first, true)
+
+	d.sync(first.Add(time.Minute), incs(resolvedAt(a1, first.Add(time.Minute)), a2, a3))
+	d.sync(first.Add(2*time.Minute), incs(resolvedAt(a1, first.Add(time.Minute)), resolvedAt(a2, first.Add(2*time.Minute)), a3))
+	dueNone(t, d, first.Add(gi-time.Second))
+	b := dueOne(t, d, first.Add(gi))
+	wantBatch(t, b, grp("A"), []string{"A/3"}, []string{"A/1", "A/2"}, notify.ReasonNewResolvedAlerts)
+	d.complete(b, first.Add(gi), true)
+	// The resolutions were told: not again, even while the tracker still
+	// reports them.
+	d.sync(first.Add(gi+time.Minute), incs(resolvedAt(a1, first.Add(time.Minute)), resolvedAt(a2, first.Add(2*time.Minute)), a3))
+	dueNone(t, d, first.Add(2*gi))
+
+	end := first.Add(2*gi + time.Minute)
+	d.sync(end, incs(resolvedAt(a3, end)))
+	b = dueOne(t, d, first.Add(3*gi))
+	wantBatch(t, b, grp("A"), nil, []string{"A/3"}, notify.ReasonAllAlertsResolved)
+	d.complete(b, first.Add(3*gi), true)
+	wantNext(t, d, time.Time{})
+	if len(d.groups) != 0 || len(d.members) != 0 || len(d.log) != 0 {
+		t.Errorf("after all resolved: %d groups, %d members, %d log entries, want none", len(d.groups), len(d.members), len(d.log))
 	}
-	d.sync(t0, incs)
-	b := dueOne(t, d, t0.Add(gw))
-	if got, want := ids(b.firing), []string{"A/3", "A/1", "A/2"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("firing order: got %v, want %v", got, want)
+
+	// Fires again: a new group, its own group wait, a first notification.
+	again := first.Add(time.Hour)
+	a1b := firingAt(4, again, "alertname", "A", "instance", "1")
+	d.sync(again, incs(a1b))
+	wantNext(t, d, again.Add(gw))
+	wantBatch(t, dueOne(t, d, again.Add(gw)), grp("A"), []string{"A/1"}, nil, notify.ReasonFirstNotification)
+}
+
+// Without send_resolved, resolutions are never sent; the group's log is
+// cleared when all resolved, without a message.
+func TestDispatchResolvedNotSent(t *testing.T) {
+	d := newDispatch(policyGI(gw, gi, ri), false)
+	a1 := firingAt(1, t0, "alertname", "A", "instance", "1")
+	a2 := firingAt(2, t0, "alertname", "A", "instance", "2")
+	d.sync(t0, incs(a1, a2))
+	d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
+	d.sync(t0.Add(time.Minute), incs(resolvedAt(a1, t0.Add(time.Minute)), a2))
+	dueNone(t, d, t0.Add(gw+gi))
+	d.sync(t0.Add(6*time.Minute), incs(resolvedAt(a2, t0.Add(6*time.Minute))))
+	dueNone(t, d, t0.Add(gw+2*gi))
+	if len(d.groups) != 0 || len(d.log) != 0 {
+		t.Errorf("after all resolved: %d groups, %d log entries, want none", len(d.groups), len(d.log))
+	}
+	// A resolution that fired and ended within the group wait is never sent
+	// either way.
+	d = newDispatch(policyGI(gw, gi, ri), true)
+	b1 := firingAt(3, t0, "alertname", "B")
+	d.sync(t0, incs(b1))
+	d.sync(t0.Add(10*time.Second), incs(resolvedAt(b1, t0.Add(10*time.Second))))
+	dueNone(t, d, t0.Add(gw))
+}
+
+// A flapping alert (resolved and firing again between two flushes) is one
+// alert still firing, as in Alertmanager, which keeps one per fingerprint.
+func TestDispatchFlapping(t *testing.T) {
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	a := firingAt(1, t0, "alertname", "A")
+	d.sync(t0, incs(a))
+	d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
+	again := firingAt(2, t0.Add(2*time.Minute), "alertname", "A")
+	d.sync(t0.Add(2*time.Minute), incs(resolvedAt(a, t0.Add(time.Minute)), again))
+	dueNone(t, d, t0.Add(gw+gi))
+	if len(d.members) != 1 {
+		t.Errorf("%d members, want the new incarnation only", len(d.members))
 	}
 }
 
-func TestDispatchNewAlertInNotifiedGroup(t *testing.T) {
-	d := newDispatch(policy(gw, ri), true)
-	a1 := newInc(1, alert.Firing, "alertname", "A", "instance", "1")
-	a2 := newInc(2, alert.Firing, "alertname", "A", "instance", "2")
-	d.sync(t0, []*alert.Incarnation{a1})
-	d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-
-	joined := t0.Add(time.Minute)
-	d.sync(joined, []*alert.Incarnation{a1, a2})
-	wantNext(t, d, joined.Add(gw))
-	dueNone(t, d, joined.Add(gw-time.Second))
-	b := dueOne(t, d, joined.Add(gw))
-	wantBatch(t, b, group("A"), []string{"A/1", "A/2"}, nil, notify.ReasonNewAlertsInGroup)
-	if !b.since.Equal(joined) {
-		t.Errorf("since: got t0%+v, want the time the new alert joined", b.since.Sub(t0))
+// A failed notification changes nothing: the group is tried again at its
+// next interval (not before), with everything it holds then, and at once
+// when the channel's configuration changes.
+func TestDispatchFailureStaysPending(t *testing.T) {
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	a1 := firingAt(1, t0, "alertname", "A", "instance", "1")
+	d.sync(t0, incs(a1))
+	first := t0.Add(gw)
+	b := dueOne(t, d, first)
+	d.complete(b, first.Add(time.Second), false)
+	wantNext(t, d, first.Add(gi))
+	dueNone(t, d, first.Add(gi-time.Second))
+	if len(d.log) != 0 {
+		t.Fatal("a failed notification was logged as told")
 	}
-	d.complete(b, joined.Add(gw), true)
-	// Both are now told: the next event is the repeat.
-	wantNext(t, d, joined.Add(gw+ri))
+
+	// A second alert joins meanwhile; the retry lists both, still the first
+	// notification.
+	a2 := firingAt(2, first.Add(time.Minute), "alertname", "A", "instance", "2")
+	d.sync(first.Add(time.Minute), incs(a1, a2))
+	b = dueOne(t, d, first.Add(gi))
+	wantBatch(t, b, grp("A"), []string{"A/1", "A/2"}, nil, notify.ReasonFirstNotification)
+	// Retries that ran out long after: the next try is the next boundary
+	// after that, not a tight loop.
+	gaveUp := first.Add(gi + time.Hour + time.Second)
+	d.complete(b, gaveUp, false)
+	wantNext(t, d, first.Add(gi+13*gi))
+
+	// The channel's Secret was fixed: at once.
+	fixed := gaveUp.Add(time.Minute)
+	d.retryFailed(fixed)
+	wantNext(t, d, fixed)
+	b = dueOne(t, d, fixed)
+	wantBatch(t, b, grp("A"), []string{"A/1", "A/2"}, nil, notify.ReasonFirstNotification)
+	d.complete(b, fixed, true)
+	// Delivered: a working group is not flushed early on the next change.
+	d.retryFailed(fixed.Add(time.Second))
+	dueNone(t, d, fixed.Add(time.Second))
+}
+
+// A failed resolution is not lost either, even once the tracker stops
+// reporting the resolved alert.
+func TestDispatchFailedResolutionKept(t *testing.T) {
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	a := firingAt(1, t0, "alertname", "A")
+	d.sync(t0, incs(a))
+	d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
+	d.sync(t0.Add(time.Minute), incs(resolvedAt(a, t0.Add(time.Minute))))
+	b := dueOne(t, d, t0.Add(gw+gi))
+	d.complete(b, t0.Add(gw+gi), false)
+	d.sync(t0.Add(time.Hour), nil) // the tracker forgot it
+	b = dueOne(t, d, t0.Add(gw+13*gi))
+	wantBatch(t, b, grp("A"), nil, []string{"A"}, notify.ReasonAllAlertsResolved)
 }
 
 func TestDispatchSuppressed(t *testing.T) {
 	t.Run("never in a batch", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a1 := newInc(1, alert.Firing, "alertname", "A", "instance", "1")
-		a2 := newInc(2, alert.Suppressed, "alertname", "A", "instance", "2")
-		b1 := newInc(3, alert.Suppressed, "alertname", "B")
-		d.sync(t0, []*alert.Incarnation{a1, a2, b1})
+		d := newDispatch(policyGI(gw, gi, ri), true)
+		a1 := firingAt(1, t0, "alertname", "A", "instance", "1")
+		a2 := with(firingAt(2, t0, "alertname", "A", "instance", "2"), alert.Suppressed)
+		b1 := with(firingAt(3, t0, "alertname", "B"), alert.Suppressed)
+		d.sync(t0, incs(a1, a2, b1))
 		b := dueOne(t, d, t0.Add(gw))
-		wantBatch(t, b, group("A"), []string{"A/1"}, nil, notify.ReasonFirstNotification)
-		d.complete(b, t0.Add(gw), true)
-		d.sync(t0.Add(gw), []*alert.Incarnation{a1, a2, b1})
-		// Repeat: the suppressed alert stays out.
-		b = dueOne(t, d, t0.Add(gw+ri))
-		wantBatch(t, b, group("A"), []string{"A/1"}, nil, notify.ReasonRepeatIntervalElapsed)
+		wantBatch(t, b, grp("A"), []string{"A/1"}, nil, notify.ReasonFirstNotification)
 	})
-	t.Run("only suppressed: nothing to do", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		d.sync(t0, []*alert.Incarnation{newInc(1, alert.Suppressed, "alertname", "A")})
-		wantNext(t, d, time.Time{})
-		dueNone(t, d, t0.Add(gw+ri))
-	})
-	t.Run("notified again when active again", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
+	t.Run("notified again when the silence ends", func(t *testing.T) {
+		d := newDispatch(policyGI(gw, gi, ri), true)
+		a := firingAt(1, t0, "alertname", "A")
+		d.sync(t0, incs(a))
 		d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-
-		silenced := t0.Add(time.Minute)
-		d.sync(silenced, []*alert.Incarnation{with(a, alert.Suppressed)})
-		// No repeat while silenced.
-		wantNext(t, d, time.Time{})
-		dueNone(t, d, t0.Add(gw+ri))
-
-		active := t0.Add(5 * time.Hour)
-		d.sync(active, []*alert.Incarnation{a})
-		wantNext(t, d, active.Add(gw))
-		dueNone(t, d, active)
-		b := dueOne(t, d, active.Add(gw))
-		wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonNewAlertsInGroup)
+		d.sync(t0.Add(time.Minute), incs(with(a, alert.Suppressed)))
+		dueNone(t, d, t0.Add(gw+gi))
+		d.sync(t0.Add(7*time.Minute), incs(a))
+		b := dueOne(t, d, t0.Add(gw+2*gi))
+		wantBatch(t, b, grp("A"), []string{"A"}, nil, notify.ReasonFirstNotification)
 	})
-	t.Run("suppressed while in flight, active again", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
+	t.Run("silenced while in flight", func(t *testing.T) {
+		d := newDispatch(policyGI(gw, gi, ri), true)
+		a := firingAt(1, t0, "alertname", "A")
+		d.sync(t0, incs(a))
 		b := dueOne(t, d, t0.Add(gw))
-		d.sync(t0.Add(gw+time.Second), []*alert.Incarnation{with(a, alert.Suppressed)})
-		d.complete(b, t0.Add(gw+2*time.Second), true)
-		wantNext(t, d, time.Time{})
-		d.sync(t0.Add(gw+3*time.Second), []*alert.Incarnation{with(a, alert.Suppressed)})
-
-		active := t0.Add(time.Hour)
-		d.sync(active, []*alert.Incarnation{a})
-		b = dueOne(t, d, active.Add(gw))
-		wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonNewAlertsInGroup)
+		d.sync(t0.Add(gw), incs(with(a, alert.Suppressed)))
+		d.complete(b, t0.Add(gw+time.Second), true)
+		d.sync(t0.Add(2*time.Minute), incs(a))
+		wantBatch(t, dueOne(t, d, t0.Add(gw+gi)), grp("A"), []string{"A"}, nil, notify.ReasonFirstNotification)
 	})
-}
-
-func TestDispatchResolved(t *testing.T) {
-	t.Run("after notified", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
+	t.Run("no resolution for an alert that resolved while silenced", func(t *testing.T) {
+		d := newDispatch(policyGI(gw, gi, ri), true)
+		a1 := firingAt(1, t0, "alertname", "A", "instance", "1")
+		a2 := firingAt(2, t0, "alertname", "A", "instance", "2")
+		d.sync(t0, incs(a1, a2))
 		d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-
-		gone := t0.Add(time.Hour)
-		d.sync(gone, []*alert.Incarnation{with(a, alert.Resolved)})
-		wantNext(t, d, gone.Add(gw))
-		dueNone(t, d, gone)
-		b := dueOne(t, d, gone.Add(gw))
-		wantBatch(t, b, group("A"), nil, []string{"A"}, notify.ReasonAllAlertsResolved)
-		d.complete(b, gone.Add(gw), true)
-		if len(d.members) != 0 {
-			t.Errorf("the resolved member was not pruned: %d members", len(d.members))
-		}
-		wantNext(t, d, time.Time{})
-		// The tracker may hand the resolved incarnation again.
-		d.sync(gone.Add(gw+time.Second), []*alert.Incarnation{with(a, alert.Resolved)})
-		dueNone(t, d, gone.Add(ri))
-		wantNext(t, d, time.Time{})
-	})
-	t.Run("one of two resolved", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a1 := newInc(1, alert.Firing, "alertname", "A", "instance", "1")
-		a2 := newInc(2, alert.Firing, "alertname", "A", "instance", "2")
-		d.sync(t0, []*alert.Incarnation{a1, a2})
-		d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-		gone := t0.Add(time.Hour)
-		d.sync(gone, []*alert.Incarnation{a1, with(a2, alert.Resolved)})
-		b := dueOne(t, d, gone.Add(gw))
-		wantBatch(t, b, group("A"), []string{"A/1"}, []string{"A/2"}, notify.ReasonNewResolvedAlerts)
-	})
-	t.Run("never notified", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		// Resolved before this channel heard of it.
-		d.sync(t0, []*alert.Incarnation{newInc(1, alert.Resolved, "alertname", "A")})
-		if len(d.members) != 0 {
-			t.Errorf("got %d members, want none", len(d.members))
-		}
-		// Resolved within the group wait.
-		b := newInc(2, alert.Firing, "alertname", "B")
-		d.sync(t0, []*alert.Incarnation{b})
-		d.sync(t0.Add(10*time.Second), []*alert.Incarnation{with(b, alert.Resolved)})
-		wantNext(t, d, time.Time{})
-		dueNone(t, d, t0.Add(gw))
-		if len(d.members) != 0 {
-			t.Errorf("got %d members, want none", len(d.members))
-		}
-	})
-	t.Run("send_resolved false", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), false)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
-		d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-		d.sync(t0.Add(time.Hour), []*alert.Incarnation{with(a, alert.Resolved)})
-		wantNext(t, d, time.Time{})
-		dueNone(t, d, t0.Add(time.Hour+gw))
-		if len(d.members) != 0 {
-			t.Errorf("got %d members, want none", len(d.members))
-		}
-	})
-	t.Run("send_resolved false, other alert still firing", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), false)
-		a1 := newInc(1, alert.Firing, "alertname", "A", "instance", "1")
-		a2 := newInc(2, alert.Firing, "alertname", "A", "instance", "2")
-		d.sync(t0, []*alert.Incarnation{a1, a2})
-		d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-		d.sync(t0.Add(time.Hour), []*alert.Incarnation{a1, with(a2, alert.Resolved)})
-		dueNone(t, d, t0.Add(time.Hour+gw))
-		b := dueOne(t, d, t0.Add(gw+ri))
-		wantBatch(t, b, group("A"), []string{"A/1"}, nil, notify.ReasonRepeatIntervalElapsed)
-	})
-	t.Run("pending resolution survives leaving the set", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
-		d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-		gone := t0.Add(time.Hour)
-		d.sync(gone, []*alert.Incarnation{with(a, alert.Resolved)})
-		// Evicted from the tracker before the group wait elapsed.
-		d.sync(gone.Add(time.Second), nil)
-		b := dueOne(t, d, gone.Add(gw))
-		wantBatch(t, b, group("A"), nil, []string{"A"}, notify.ReasonAllAlertsResolved)
-		d.complete(b, gone.Add(gw), true)
-		if len(d.members) != 0 {
-			t.Errorf("got %d members, want none", len(d.members))
-		}
-	})
-	t.Run("resolved while the firing batch is in flight", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
-		b := dueOne(t, d, t0.Add(gw))
-		gone := t0.Add(gw + time.Second)
-		d.sync(gone, []*alert.Incarnation{with(a, alert.Resolved)})
-		dueNone(t, d, gone)
-		done := gone.Add(time.Second)
-		d.complete(b, done, true)
-		wantNext(t, d, done.Add(gw))
-		b = dueOne(t, d, done.Add(gw))
-		wantBatch(t, b, group("A"), nil, []string{"A"}, notify.ReasonAllAlertsResolved)
-		d.complete(b, done.Add(gw), true)
-		if len(d.members) != 0 {
-			t.Errorf("got %d members, want none", len(d.members))
-		}
-	})
-	t.Run("resolved while in flight, send_resolved false", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), false)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
-		b := dueOne(t, d, t0.Add(gw))
-		d.sync(t0.Add(gw+time.Second), []*alert.Incarnation{with(a, alert.Resolved)})
-		d.complete(b, t0.Add(gw+2*time.Second), true)
-		wantNext(t, d, time.Time{})
-		if len(d.members) != 0 {
-			t.Errorf("got %d members, want none", len(d.members))
+		s := with(a1, alert.Suppressed)
+		s.Suppressed = true
+		d.sync(t0.Add(time.Minute), incs(s, a2))
+		d.sync(t0.Add(2*time.Minute), incs(resolvedAt(s, t0.Add(2*time.Minute)), a2))
+		dueNone(t, d, t0.Add(gw+gi))
+		if len(d.members) != 1 {
+			t.Errorf("%d members, want the muted resolution forgotten", len(d.members))
 		}
 	})
 }
 
+// An alert that leaves the routed set while firing leaves its group
+// without a message.
 func TestDispatchDisappears(t *testing.T) {
-	t.Run("pending firing", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		d.sync(t0, []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")})
-		d.sync(t0.Add(time.Second), nil)
-		wantNext(t, d, time.Time{})
-		dueNone(t, d, t0.Add(gw))
-	})
-	t.Run("notified firing", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
-		d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-		d.sync(t0.Add(time.Minute), nil)
-		// No resolution and no repeat.
-		wantNext(t, d, time.Time{})
-		dueNone(t, d, t0.Add(gw+ri))
-		if len(d.members) != 0 {
-			t.Errorf("got %d members, want none", len(d.members))
-		}
-	})
-	t.Run("in flight, then gone", func(t *testing.T) {
-		d := newDispatch(policy(gw, ri), true)
-		a := newInc(1, alert.Firing, "alertname", "A")
-		d.sync(t0, []*alert.Incarnation{a})
-		b := dueOne(t, d, t0.Add(gw))
-		d.sync(t0.Add(gw+time.Second), nil)
-		d.complete(b, t0.Add(gw+2*time.Second), true)
-		d.sync(t0.Add(gw+3*time.Second), nil)
-		wantNext(t, d, time.Time{})
-		dueNone(t, d, t0.Add(gw+ri))
-	})
-}
-
-func TestDispatchNewIncarnation(t *testing.T) {
-	d := newDispatch(policy(gw, ri), true)
-	a := newInc(1, alert.Firing, "alertname", "A")
-	d.sync(t0, []*alert.Incarnation{a})
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	a1 := firingAt(1, t0, "alertname", "A", "instance", "1")
+	a2 := firingAt(2, t0, "alertname", "A", "instance", "2")
+	d.sync(t0, incs(a1, a2))
 	d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true)
-	d.sync(t0.Add(time.Hour), []*alert.Incarnation{with(a, alert.Resolved)})
-	d.complete(dueOne(t, d, t0.Add(time.Hour+gw)), t0.Add(time.Hour+gw), true)
-
-	// Same fingerprint, fires again: a new incarnation is notified again.
-	again := newInc(2, alert.Firing, "alertname", "A")
-	at := t0.Add(2 * time.Hour)
-	d.sync(at, []*alert.Incarnation{again})
-	b := dueOne(t, d, at.Add(gw))
-	wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonNewAlertsInGroup)
-}
-
-func TestDispatchDroppedIsNotResentAtOnce(t *testing.T) {
-	d := newDispatch(policy(gw, ri), true)
-	a := newInc(1, alert.Firing, "alertname", "A")
-	d.sync(t0, []*alert.Incarnation{a})
-	b := dueOne(t, d, t0.Add(gw))
-	gaveUp := t0.Add(time.Hour)
-	d.complete(b, gaveUp, false)
-	dueNone(t, d, gaveUp)
-	d.sync(gaveUp.Add(time.Second), []*alert.Incarnation{a})
-	dueNone(t, d, gaveUp.Add(time.Minute))
-	wantNext(t, d, gaveUp.Add(ri))
-	// The group was never told: the next try is still its first.
-	b = dueOne(t, d, gaveUp.Add(ri))
-	wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonFirstNotification)
+	d.sync(t0.Add(time.Minute), incs(a2))
+	dueNone(t, d, t0.Add(gw+gi))
+	d.sync(t0.Add(6*time.Minute), nil)
+	wantNext(t, d, time.Time{})
+	if len(d.groups) != 0 {
+		t.Errorf("%d groups left, want none", len(d.groups))
+	}
 }
 
 func TestDispatchCancel(t *testing.T) {
-	d := newDispatch(policy(gw, ri), true)
-	a1 := newInc(1, alert.Firing, "alertname", "A", "instance", "1")
-	a2 := newInc(2, alert.Firing, "alertname", "A", "instance", "2")
-	d.sync(t0, []*alert.Incarnation{a1, a2})
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	d.sync(t0, incs(firingAt(1, t0, "alertname", "A")))
 	b := dueOne(t, d, t0.Add(gw))
-	dueNone(t, d, t0.Add(gw))
-	d.cancel(b)
-	wantNext(t, d, t0.Add(gw))
+	d.cancel(b, t0.Add(gw+time.Second))
 	b = dueOne(t, d, t0.Add(gw+time.Second))
-	wantBatch(t, b, group("A"), []string{"A/1", "A/2"}, nil, notify.ReasonFirstNotification)
+	wantBatch(t, b, grp("A"), []string{"A"}, nil, notify.ReasonFirstNotification)
 }
 
-func TestDispatchNext(t *testing.T) {
-	tests := []struct {
-		name  string
-		setup func(d *dispatch)
-		want  time.Time
-	}{
-		{"empty", func(*dispatch) {}, time.Time{}},
-		{"pending", func(d *dispatch) {
-			d.sync(t0, []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")})
-		}, t0.Add(gw)},
-		{"earliest pending", func(d *dispatch) {
-			d.sync(t0, []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")})
-			d.sync(t0.Add(10*time.Second), []*alert.Incarnation{
-				newInc(1, alert.Firing, "alertname", "A"), newInc(2, alert.Firing, "alertname", "B"),
-			})
-		}, t0.Add(gw)},
-		{"notified: repeat", func(d *dispatch) {
-			d.sync(t0, []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")})
-			d.complete(d.due(t0.Add(gw))[0], t0.Add(gw), true)
-		}, t0.Add(gw + ri)},
-		{"notified and a new pending one", func(d *dispatch) {
-			a := newInc(1, alert.Firing, "alertname", "A")
-			d.sync(t0, []*alert.Incarnation{a})
-			d.complete(d.due(t0.Add(gw))[0], t0.Add(gw), true)
-			d.sync(t0.Add(time.Hour), []*alert.Incarnation{a, newInc(2, alert.Firing, "alertname", "B")})
-		}, t0.Add(time.Hour + gw)},
-		{"suppressed only", func(d *dispatch) {
-			d.sync(t0, []*alert.Incarnation{newInc(1, alert.Suppressed, "alertname", "A")})
-		}, time.Time{}},
-		{"all in flight", func(d *dispatch) {
-			d.sync(t0, []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")})
-			d.due(t0.Add(gw))
-		}, time.Time{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := newDispatch(policy(gw, ri), true)
-			tt.setup(d)
-			wantNext(t, d, tt.want)
-		})
-	}
-}
-
-// While a group's batch is in flight (a slow or retried endpoint), a new
-// alert of that group becomes due; due skips the group, so next must not
-// report a wake-up time in the past, or the target's loop spins.
-func TestDispatchNextWhileGroupInFlight(t *testing.T) {
-	d := newDispatch(policy(gw, ri), true)
-	a1 := newInc(1, alert.Firing, "alertname", "A", "instance", "1")
-	a2 := newInc(2, alert.Firing, "alertname", "A", "instance", "2")
-	d.sync(t0, []*alert.Incarnation{a1})
-	dueOne(t, d, t0.Add(gw)) // in flight, being retried
-	d.sync(t0.Add(gw+time.Second), []*alert.Incarnation{a1, a2})
-	now := t0.Add(2*gw + 2*time.Second) // a2 waited its group wait
-	dueNone(t, d, now)
-	if next := d.next(); !next.IsZero() && !next.After(now) {
-		t.Errorf("next() = t0%+v, not after now = t0%+v, although nothing is due: the loop would spin", next.Sub(t0), now.Sub(t0))
-	}
-}
-
-// A member in flight is not put in a second batch when the grouping
-// changes under it.
+// A change of grouping while a batch is in flight: the batch completes for
+// its old group, the members join their new groups.
 func TestDispatchGroupByChangeWhileInFlight(t *testing.T) {
-	d := newDispatch(policy(0, time.Hour), true)
-	a := newInc(1, alert.Firing, "alertname", "A", "instance", "i1")
-	d.sync(t0, []*alert.Incarnation{a})
-	b := dueOne(t, d, t0)
-	d.setPolicy(policy(0, time.Hour, "instance"))
-	dueNone(t, d, t0.Add(time.Second))
-	d.complete(b, t0.Add(2*time.Second), true)
-	dueNone(t, d, t0.Add(3*time.Second))
-}
-
-// Groups that are gone are forgotten.
-func TestDispatchForgetsGoneGroups(t *testing.T) {
-	d := newDispatch(policy(0, time.Hour, "instance"), true)
-	for i := range 200 {
-		inc := newInc(uint64(i+1), alert.Firing, "alertname", "A", "instance", fmt.Sprint(i))
-		d.sync(t0, []*alert.Incarnation{inc})
-		b := dueOne(t, d, t0)
-		d.complete(b, t0, true)
-		d.sync(t0, []*alert.Incarnation{with(inc, alert.Resolved)})
-		d.complete(dueOne(t, d, t0), t0, true)
-		d.sync(t0, nil)
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	a := firingAt(1, t0, "alertname", "A", "instance", "1")
+	d.sync(t0, incs(a))
+	b := dueOne(t, d, t0.Add(gw))
+	d.setPolicy(policyGI(gw, gi, ri, "instance"), t0.Add(gw))
+	d.complete(b, t0.Add(gw+time.Second), true)
+	d.sync(t0.Add(gw+2*time.Second), incs(a))
+	b = dueOne(t, d, t0.Add(2*gw+2*time.Second))
+	wantBatch(t, b, model.LabelSet{"instance": "1"}, []string{"A/1"}, nil, notify.ReasonFirstNotification)
+	d.complete(b, t0.Add(2*gw+2*time.Second), true)
+	if _, ok := d.log[grp("A").String()]; !ok {
+		t.Error("the old group's log entry is gone before its repeat interval")
 	}
-	if len(d.members) != 0 || len(d.sentGroups) > 32 || len(d.attempts) > 32 {
-		t.Errorf("members %d, sentGroups %d, attempts %d: gone groups are kept", len(d.members), len(d.sentGroups), len(d.attempts))
+	d.sync(t0.Add(ri+time.Hour), incs(a))
+	if _, ok := d.log[grp("A").String()]; ok {
+		t.Error("the old group's log entry outlived the repeat interval")
 	}
 }

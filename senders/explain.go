@@ -79,25 +79,24 @@ func (d *dispatch) explain(fp string) IntegrationState {
 			m, key = mm, k
 		}
 	}
-	if m == nil {
+	if m == nil || m.g == nil {
 		return st
 	}
-	group := m.group
+	g := m.g
 	st.Known = true
 	st.Incarnation = key.ID
-	st.Group = group
-	st.Notified = m.notified
-	st.LastNotified = m.lastNotified
-	if m.notified && m.inc.Status == alert.Firing {
-		st.NextRepeat = m.lastNotified.Add(d.policy.RepeatInterval)
+	st.Group = g.key
+	if t := d.log[g.key]; t != nil && t.isFiring(m.fp) && m.inc.Status == alert.Firing {
+		st.Notified = true
+		st.LastNotified = t.at
+		st.NextRepeat = nextBoundary(g.next, d.groupInterval(), t.at.Add(d.policy.RepeatInterval))
 	}
 	st.PendingSince = m.pendingSince
-	if !m.pendingSince.IsZero() {
-		st.DueAt = m.pendingSince.Add(d.policy.GroupWait)
+	if !m.pendingSince.IsZero() || g.failed {
+		st.DueAt = g.next
 	}
 	st.InFlight = m.inflight
-	st.ResolvedSent = m.resolvedDone && m.everNotified && m.inc.Status == alert.Resolved
-	if a, ok := d.attempts[group]; ok {
+	if a, ok := d.attempts[g.key]; ok {
 		st.LastAttempt = &a
 	}
 	return st

@@ -247,8 +247,10 @@ func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
 				// not notify every firing alert again.
 				d = ot.d
 				d.Lock()
-				d.setPolicy(spec.Policy)
+				d.setPolicy(spec.Policy, m.opts.Now())
 				d.sendResolved = in.SendResolved()
+				// What failed may work now.
+				d.retryFailed(m.opts.Now())
 				d.Unlock()
 			}
 		}
@@ -310,8 +312,8 @@ func (m *Manager) Sync(now time.Time, byChannel map[string][]*alert.Incarnation)
 
 func (m *Manager) hash(spec channel.Spec) [32]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00", spec.ID, spec.Trusted, m.globalID,
-		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.RepeatInterval)
+	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00%v\x00", spec.ID, spec.Trusted, m.globalID,
+		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.GroupInterval, spec.Policy.RepeatInterval)
 	keys := make([]string, 0, len(spec.Data))
 	for k := range spec.Data {
 		keys = append(keys, k)

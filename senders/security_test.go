@@ -175,7 +175,9 @@ func TestTenantCannotSendLocalFiles(t *testing.T) {
 func TestTenantCannotReachLoopback(t *testing.T) {
 	s := newSink(t, nil)
 	m, reg := startManager(t, testOptions(t, defaultGuard(t)))
-	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+	spec := webhookSpec("team-a/hook", false, s.URL())
+	spec.Policy.GroupInterval = time.Hour // one flush
+	mustApply(t, m, spec)
 	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
 	eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
 	if got := failed(t, reg, "webhook", "denied"); got != 1 {

@@ -64,12 +64,17 @@ func testBuilder(t *testing.T, guard *Guard) *builder {
 
 func noGlobal() *globalConfig { return &globalConfig{values: map[string]any{}} }
 
-// policy groups by the given labels (alertname when none).
+// policy groups by the given labels (alertname when none), with a group
+// interval of 5m (Alertmanager's default).
 func policy(groupWait, repeat time.Duration, by ...model.LabelName) channel.Policy {
+	return policyGI(groupWait, 5*time.Minute, repeat, by...)
+}
+
+func policyGI(groupWait, groupInterval, repeat time.Duration, by ...model.LabelName) channel.Policy {
 	if len(by) == 0 {
 		by = []model.LabelName{model.AlertNameLabel}
 	}
-	return channel.Policy{GroupBy: by, GroupWait: groupWait, RepeatInterval: repeat}
+	return channel.Policy{GroupBy: by, GroupWait: groupWait, GroupInterval: groupInterval, RepeatInterval: repeat}
 }
 
 // newInc returns an incarnation with the given labels (name, value pairs,
@@ -340,7 +345,9 @@ func startManager(t *testing.T, opts Options) (*Manager, *prometheus.Registry) {
 }
 
 // fastPolicy is the routing policy of the Manager tests.
-func fastPolicy() channel.Policy { return policy(20*time.Millisecond, time.Hour) }
+func fastPolicy() channel.Policy {
+	return policyGI(20*time.Millisecond, 50*time.Millisecond, time.Hour)
+}
 
 // webhookSpec is a channel with one webhook to u.
 func webhookSpec(id string, trusted bool, u string, extra ...string) channel.Spec {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -52,19 +53,19 @@ func throughFile(t *testing.T, targets []state.Target, savedAt time.Time) *state
 	return f
 }
 
-// memberOf returns the saved member of inc in targets.
-func memberOf(targets []state.Target, channelID string, inc *alert.Incarnation) (state.Member, bool) {
+// groupOf returns the saved group of alertname name in targets.
+func groupOf(targets []state.Target, channelID, name string) (state.Group, bool) {
 	for _, st := range targets {
 		if st.Channel != channelID {
 			continue
 		}
-		for _, m := range st.Members {
-			if m.Key() == inc.Key() {
-				return m, true
+		for _, g := range st.Groups {
+			if g.Key == grp(name).String() {
+				return g, true
 			}
 		}
 	}
-	return state.Member{}, false
+	return state.Group{}, false
 }
 
 func lockedDue(d *dispatch, now time.Time) []*batch {
@@ -76,7 +77,7 @@ func lockedDue(d *dispatch, now time.Time) []*batch {
 // batchFor returns the batch of the group of alertname name.
 func batchFor(bs []*batch, name string) *batch {
 	for _, b := range bs {
-		if b.groupLabels.Equal(group(name)) {
+		if b.groupLabels.Equal(grp(name)) {
 			return b
 		}
 	}
@@ -121,33 +122,33 @@ func TestRestoreResumesDelivery(t *testing.T) {
 	d1.Unlock()
 	// InFlight's batch is still being sent when the state is saved; the
 	// silenced alert is resolved without ever being notified, Resolved is
-	// resolved and its resolution not yet sent, Pending waits for its group
-	// wait.
+	// resolved and its resolution not yet sent, Pending is new.
 	gone := []*alert.Incarnation{notified, pending, inFlight, with(resolved, alert.Resolved), with(silent, alert.Resolved), dropped}
 	m1.Sync(sent.Add(10*time.Second), map[string][]*alert.Incarnation{restoredID: gone})
 	exported := m1.Export(saved)
 
+	fp := func(inc *alert.Incarnation) []string { return []string{inc.Fingerprint} }
 	for _, tt := range []struct {
-		inc  *alert.Incarnation
-		want state.Member
+		name string
+		want state.Group
 	}{
-		{notified, state.Member{Notified: true, EverNotified: true, LastNotified: sent}},
-		{pending, state.Member{PendingSince: sent.Add(10 * time.Second)}},
-		{inFlight, state.Member{PendingSince: t0}},
-		{resolved, state.Member{Notified: true, EverNotified: true, LastNotified: sent, PendingSince: sent.Add(10 * time.Second)}},
-		{dropped, state.Member{Notified: true, EverNotified: true, LastNotified: sent}},
+		// The groups opened at t0 (their alerts are older than the group
+		// wait), so their intervals count from then.
+		{"Notified", state.Group{Next: t0.Add(gi), Firing: fp(notified), NotifiedAt: sent}},
+		{"Resolved", state.Group{Next: t0.Add(gi), Firing: fp(resolved), NotifiedAt: sent}},
+		{"Dropped", state.Group{Next: t0.Add(gi), Failed: true}},
+		{"InFlight", state.Group{}},
+		{"Pending", state.Group{Next: sent.Add(10 * time.Second)}},
+		{"Silent", state.Group{Next: t0.Add(gi)}},
 	} {
-		got, ok := memberOf(exported, restoredID, tt.inc)
-		tt.want.Fingerprint, tt.want.ID = tt.inc.Fingerprint, tt.inc.ID
-		if !ok || got != tt.want {
-			t.Errorf("saved member %s: got %+v (found %t), want %+v", tt.inc.Labels["alertname"], got, ok, tt.want)
+		got, ok := groupOf(exported, restoredID, tt.name)
+		tt.want.Key = grp(tt.name).String()
+		if !ok || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("saved group %s: got %+v (found %t), want %+v", tt.name, got, ok, tt.want)
 		}
 	}
-	if _, ok := memberOf(exported, restoredID, silent); ok {
-		t.Error("the never notified, resolved alert was saved")
-	}
-	if len(exported) != 1 || !slices.Equal(exported[0].Groups, []string{`{alertname="Notified"}`, `{alertname="Resolved"}`}) {
-		t.Errorf("saved groups: %+v, want the two delivered groups", exported)
+	if len(exported) != 1 || len(exported[0].Members) != 2 {
+		t.Errorf("saved members: %+v, want the two resolved ones", exported)
 	}
 
 	// A restart: a new Manager, the saved state, the same channel, and the
@@ -160,55 +161,59 @@ func TestRestoreResumesDelivery(t *testing.T) {
 	restart := saved.Add(time.Minute)
 	m2.Sync(restart, map[string][]*alert.Incarnation{restoredID: gone})
 
+	// What was in flight or new goes out at once.
 	bs = lockedDue(d2, restart)
-	if got, want := groupNames(bs), []string{"InFlight", "Pending", "Resolved"}; !slices.Equal(got, want) {
-		t.Fatalf("batches after the restart: %v, want %v (the notified and dropped ones are not sent again, the never notified one is not resolved)", got, want)
+	if got, want := groupNames(bs), []string{"InFlight", "Pending"}; !slices.Equal(got, want) {
+		t.Fatalf("batches after the restart: %v, want %v", got, want)
 	}
-	wantBatch(t, batchFor(bs, "Pending"), group("Pending"), []string{"Pending"}, nil, notify.ReasonFirstNotification)
-	wantBatch(t, batchFor(bs, "InFlight"), group("InFlight"), []string{"InFlight"}, nil, notify.ReasonFirstNotification)
-	// The group was notified before the restart: a resolution, not a first
-	// notification.
-	wantBatch(t, batchFor(bs, "Resolved"), group("Resolved"), nil, []string{"Resolved"}, notify.ReasonAllAlertsResolved)
+	wantBatch(t, batchFor(bs, "Pending"), grp("Pending"), []string{"Pending"}, nil, notify.ReasonFirstNotification)
+	wantBatch(t, batchFor(bs, "InFlight"), grp("InFlight"), []string{"InFlight"}, nil, notify.ReasonFirstNotification)
 	d2.Lock()
 	for _, b := range bs {
 		d2.complete(b, restart, true)
 	}
 	d2.Unlock()
 
+	// The others on their saved schedule: the failed one is tried again,
+	// the resolution of a group told before the restart is sent, the
+	// notified one is not sent again.
+	bs = lockedDue(d2, t0.Add(gi))
+	if got, want := groupNames(bs), []string{"Dropped", "Resolved"}; !slices.Equal(got, want) {
+		t.Fatalf("batches at the saved interval: %v, want %v", got, want)
+	}
+	wantBatch(t, batchFor(bs, "Dropped"), grp("Dropped"), []string{"Dropped"}, nil, notify.ReasonFirstNotification)
+	wantBatch(t, batchFor(bs, "Resolved"), grp("Resolved"), nil, []string{"Resolved"}, notify.ReasonAllAlertsResolved)
+	d2.Lock()
+	for _, b := range bs {
+		d2.complete(b, t0.Add(gi), true)
+	}
+	d2.Unlock()
 	// The resolution is sent once: later polls still report the resolved
 	// incarnation.
 	for i := range 3 {
-		m2.Sync(restart.Add(time.Duration(i+1)*time.Minute), map[string][]*alert.Incarnation{restoredID: gone})
+		m2.Sync(sent.Add(gi+time.Duration(i+1)*time.Minute), map[string][]*alert.Incarnation{restoredID: gone})
 	}
-	if bs := lockedDue(d2, sent.Add(ri-time.Second)); len(bs) != 0 {
-		t.Fatalf("batches after the restored ones were sent: %v, want none", groupNames(bs))
+	if bs := lockedDue(d2, sent.Add(ri)); len(bs) != 0 {
+		t.Fatalf("batches before the repeat: %v, want none", groupNames(bs))
 	}
-	// The notified alert repeats on its saved schedule, as a repeat of a
-	// group told before the restart.
-	d2.Lock()
-	next := d2.next()
-	d2.Unlock()
-	if !next.Equal(sent.Add(ri)) {
-		t.Errorf("next() = %v, want the saved repeat t0%+v", next, sent.Add(ri).Sub(t0))
-	}
-	bs = lockedDue(d2, sent.Add(ri))
-	if got, want := groupNames(bs), []string{"Dropped", "Notified"}; !slices.Equal(got, want) {
+	// The notified alert repeats on its saved schedule, as a repeat, at the
+	// first flush after its repeat interval (as do those told at the
+	// restart, whose flush comes late here).
+	bs = lockedDue(d2, t0.Add(ri+gi))
+	if got, want := groupNames(bs), []string{"InFlight", "Notified", "Pending"}; !slices.Equal(got, want) {
 		t.Fatalf("repeats: %v, want %v", got, want)
 	}
-	wantBatch(t, batchFor(bs, "Notified"), group("Notified"), []string{"Notified"}, nil, notify.ReasonRepeatIntervalElapsed)
-	// Dropped was never delivered: its retry is still its first
-	// notification.
-	wantBatch(t, batchFor(bs, "Dropped"), group("Dropped"), []string{"Dropped"}, nil, notify.ReasonFirstNotification)
+	wantBatch(t, batchFor(bs, "Notified"), grp("Notified"), []string{"Notified"}, nil, notify.ReasonRepeatIntervalElapsed)
 }
 
-// A firing alert pending at the save that was resolved while the sidecar
-// was down was never notified: nothing is sent for it.
+// A firing alert never told before the save that was resolved while the
+// sidecar was down: nothing is sent for it.
 func TestRestorePendingResolvedMeanwhile(t *testing.T) {
 	a := newInc(1, alert.Firing, "alertname", "A")
 	m := NewManager(testOptions(t, NewGuard(nil)), nil)
 	m.Restore([]state.Target{{
 		Channel: restoredID, Integration: "webhook[0]",
-		Members: []state.Member{{Fingerprint: a.Fingerprint, ID: a.ID, PendingSince: t0}},
+		Groups: []state.Group{{Key: grp("A").String(), Next: t0.Add(gw)}},
 	}}, t0)
 	mustApply(t, m, restoreSpec())
 	d := dispatchOf(t, m, restoredID)
@@ -216,8 +221,8 @@ func TestRestorePendingResolvedMeanwhile(t *testing.T) {
 	if bs := lockedDue(d, t0.Add(2*time.Hour)); len(bs) != 0 {
 		t.Fatalf("batches: %v, want none", groupNames(bs))
 	}
-	if exp := m.Export(t0.Add(time.Hour)); len(exp) != 1 || len(exp[0].Members) != 0 {
-		t.Errorf("export: %+v, want no member", exp)
+	if exp := m.Export(t0.Add(time.Hour)); len(exp) != 1 || len(exp[0].Members) != 0 || len(exp[0].Groups) != 0 {
+		t.Errorf("export: %+v, want nothing held", exp)
 	}
 }
 
@@ -228,44 +233,40 @@ func TestRestoreIntoAppliedChannel(t *testing.T) {
 	m := NewManager(testOptions(t, NewGuard(nil)), nil)
 	mustApply(t, m, restoreSpec())
 	m.Restore([]state.Target{{
-		Channel: restoredID, Integration: "webhook[0]", Groups: []string{`{alertname="A"}`},
-		Members: []state.Member{{Fingerprint: a.Fingerprint, ID: a.ID, Notified: true, EverNotified: true, LastNotified: t0}},
+		Channel: restoredID, Integration: "webhook[0]",
+		Groups: []state.Group{{Key: grp("A").String(), Next: t0.Add(gi), Firing: []string{a.Fingerprint}, NotifiedAt: t0}},
 	}}, t0)
 	d := dispatchOf(t, m, restoredID)
 	m.Sync(t0.Add(time.Minute), map[string][]*alert.Incarnation{restoredID: {a}})
-	if bs := lockedDue(d, t0.Add(ri-time.Second)); len(bs) != 0 {
+	if bs := lockedDue(d, t0.Add(ri)); len(bs) != 0 {
 		t.Fatalf("batches before the repeat: %v, want none", groupNames(bs))
 	}
-	b := dueOne(t, d, t0.Add(ri))
-	wantBatch(t, b, group("A"), []string{"A"}, nil, notify.ReasonRepeatIntervalElapsed)
+	b := dueOne(t, d, t0.Add(ri+gi))
+	wantBatch(t, b, grp("A"), []string{"A"}, nil, notify.ReasonRepeatIntervalElapsed)
 }
 
-// Until the first sync, the saved members of an applied channel are saved
-// again as they were; after it, only the incarnations still routed to it.
+// Until the first sync, the saved state of an applied channel is saved
+// again as it was; after it, what the channel holds.
 func TestExportBeforeFirstSync(t *testing.T) {
 	a := newInc(1, alert.Firing, "alertname", "A")
 	b := newInc(2, alert.Firing, "alertname", "B")
-	saved := []state.Member{
-		{Fingerprint: a.Fingerprint, ID: a.ID, Notified: true, EverNotified: true, LastNotified: t0},
-		{Fingerprint: b.Fingerprint, ID: b.ID, Notified: true, EverNotified: true, LastNotified: t0},
+	saved := []state.Group{
+		{Key: grp("A").String(), Next: t0.Add(gi), Firing: []string{a.Fingerprint}, NotifiedAt: t0},
+		{Key: grp("B").String(), Next: t0.Add(gi), Firing: []string{b.Fingerprint}, NotifiedAt: t0},
 	}
-	slices.SortFunc(saved, func(x, y state.Member) int {
-		if x.Fingerprint < y.Fingerprint {
-			return -1
-		}
-		return 1
-	})
 	m := NewManager(testOptions(t, NewGuard(nil)), nil)
-	m.Restore([]state.Target{{Channel: restoredID, Integration: "webhook[0]", Members: saved}}, t0)
+	m.Restore([]state.Target{{Channel: restoredID, Integration: "webhook[0]", Groups: saved}}, t0)
 	mustApply(t, m, restoreSpec())
 	exp := m.Export(t0.Add(time.Minute))
-	if len(exp) != 1 || !slices.Equal(exp[0].Members, saved) {
-		t.Fatalf("export before the first sync: %+v, want the saved members %+v", exp, saved)
+	if len(exp) != 1 || !reflect.DeepEqual(exp[0].Groups, saved) {
+		t.Fatalf("export before the first sync: %+v, want the saved groups %+v", exp, saved)
 	}
 	m.Sync(t0.Add(time.Minute), map[string][]*alert.Incarnation{restoredID: {a}})
 	exp = m.Export(t0.Add(time.Minute))
-	if len(exp) != 1 || len(exp[0].Members) != 1 || exp[0].Members[0].Key() != a.Key() {
-		t.Fatalf("export after the first sync: %+v, want only A", exp)
+	// B's entry stays in the log until its repeat interval: were B to come
+	// back, it would not be told as new.
+	if len(exp) != 1 || len(exp[0].Groups) != 2 || !reflect.DeepEqual(exp[0].Groups[0], saved[0]) {
+		t.Fatalf("export after the first sync: %+v, want A as saved and B's log entry", exp)
 	}
 }
 
@@ -274,7 +275,7 @@ func TestExportBeforeFirstSync(t *testing.T) {
 func TestExportKeepsUnappliedUntilHorizon(t *testing.T) {
 	gone := state.Target{
 		Channel: "team-b/gone", Integration: "webhook[0]",
-		Members: []state.Member{{Fingerprint: "0123456789abcdef", ID: 1, Notified: true, EverNotified: true, LastNotified: t0}},
+		Groups: []state.Group{{Key: `{alertname="A"}`, Next: t0.Add(gi), Firing: []string{"0123456789abcdef"}, NotifiedAt: t0}},
 	}
 	has := func(targets []state.Target) bool {
 		for _, st := range targets {
@@ -294,7 +295,7 @@ func TestExportKeepsUnappliedUntilHorizon(t *testing.T) {
 		if !has(exp) {
 			t.Fatal("the saved state of a channel not applied was not saved again within the repeat interval")
 		}
-		if got := exp[0]; got.Integration != gone.Integration || !slices.Equal(got.Members, gone.Members) {
+		if got := exp[0]; got.Integration != gone.Integration || !reflect.DeepEqual(got.Groups, gone.Groups) {
 			t.Errorf("saved again as %+v, want %+v", got, gone)
 		}
 		if has(m.Export(t0.Add(time.Hour + time.Second))) {
@@ -308,7 +309,7 @@ func TestExportKeepsUnappliedUntilHorizon(t *testing.T) {
 		spec := restoreSpec()
 		spec.ID = gone.Channel
 		mustApply(t, m, spec)
-		if exp := m.Export(t0.Add(2 * time.Hour)); len(exp) != 1 || len(exp[0].Members) != 0 {
+		if exp := m.Export(t0.Add(2 * time.Hour)); len(exp) != 1 || len(exp[0].Groups) != 0 {
 			t.Errorf("export of the channel applied after its state was forgotten: %+v", exp)
 		}
 	})
@@ -354,11 +355,11 @@ func TestExportKeepsUnappliedUntilHorizon(t *testing.T) {
 		spec.ID = gone.Channel
 		mustApply(t, m, spec)
 		exp := m.Export(t0.Add(time.Minute))
-		if len(exp) != 1 || !slices.Equal(exp[0].Members, gone.Members) {
-			t.Fatalf("export: %+v, want the channel's saved members once", exp)
+		if len(exp) != 1 || !reflect.DeepEqual(exp[0].Groups, gone.Groups) {
+			t.Fatalf("export: %+v, want the channel's saved groups once", exp)
 		}
 		// Long after: the channel's own state, whatever its age.
-		if exp := m.Export(t0.Add(48 * time.Hour)); len(exp) != 1 || len(exp[0].Members) != 1 {
+		if exp := m.Export(t0.Add(48 * time.Hour)); len(exp) != 1 || len(exp[0].Groups) != 1 {
 			t.Errorf("export of an applied channel's restored state: %+v", exp)
 		}
 	})

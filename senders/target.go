@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
 	switch t.shadow(loopCtx, due) {
 	case shadowCanceled:
 		t.d.Lock()
-		t.d.cancel(b)
+		t.d.cancel(b, t.opts.Now())
 		t.d.Unlock()
 		return
 	case shadowConfirmed:
@@ -125,7 +126,7 @@ func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
 	t.d.Lock()
 	switch out {
 	case canceled:
-		t.d.cancel(b)
+		t.d.cancel(b, t.opts.Now())
 	default:
 		t.d.complete(b, t.opts.Now(), out == delivered)
 	}
@@ -246,6 +247,9 @@ func (t *target) alerts(b *batch, now time.Time) []*types.Alert {
 	for _, inc := range b.resolvedIncs {
 		out = append(out, conv(inc, true))
 	}
+	// Alertmanager's order (job, instance, then all labels), which also
+	// decides what an integration's max_alerts keeps.
+	sort.Stable(types.AlertSlice(out))
 	return out
 }
 

@@ -166,7 +166,9 @@ func TestDeliveryRetries(t *testing.T) {
 			opts := testOptions(t, NewGuard(nil))
 			opts.AttemptTimeout = 200 * time.Millisecond
 			m, reg := startManager(t, opts)
-			mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+			spec := webhookSpec("team-a/hook", false, s.URL())
+			spec.Policy.GroupInterval = time.Hour // one flush
+			mustApply(t, m, spec)
 			syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
 			if tt.wantDropped {
 				eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
@@ -200,7 +202,9 @@ func TestDeliveryGivesUpAfterMaxRetryDuration(t *testing.T) {
 	opts := testOptions(t, NewGuard(nil))
 	opts.MaxRetryDuration = 300 * time.Millisecond
 	m, reg := startManager(t, opts)
-	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+	spec := webhookSpec("team-a/hook", false, s.URL())
+	spec.Policy.GroupInterval = time.Hour // one flush
+	mustApply(t, m, spec)
 	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
 	eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
 	n := s.count()
@@ -210,11 +214,46 @@ func TestDeliveryGivesUpAfterMaxRetryDuration(t *testing.T) {
 	if got := failed(t, reg, "webhook", "serverError"); got != float64(n) {
 		t.Errorf("failed{serverError}: got %v, want one per request (%d)", got, n)
 	}
-	// Given up: no more requests until the repeat interval.
+	// Given up: no more requests until the next group interval.
 	consistently(t, 150*time.Millisecond, func() bool { return s.count() == n }, say("requests after giving up: %d, want %d", s.countAny, val(n)))
 	if got := deliveredCount(t, reg, "webhook"); got != 0 {
 		t.Errorf("delivered: got %v, want 0", got)
 	}
+}
+
+// A notification refused (404) or given up is not lost: its group is tried
+// again at the next group interval, and at once when the channel changes.
+func TestDroppedNotificationTriedAgain(t *testing.T) {
+	t.Run("next group interval", func(t *testing.T) {
+		s := newSink(t, statuses(404, 404, 404, 200))
+		m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+		mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		waitDelivered(t, reg, "webhook", 1)
+		if got := droppedCount(t, reg, "webhook"); got != 3 {
+			t.Errorf("dropped: got %v, want 3", got)
+		}
+		if msg := s.requests()[3].msg; msg.Status != "firing" || len(msg.Alerts) != 1 {
+			t.Errorf("delivered message: %+v, want the firing alert", msg)
+		}
+	})
+	t.Run("the Secret is fixed", func(t *testing.T) {
+		bad := newSink(t, statuses(404))
+		good := newSink(t, nil)
+		m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+		spec := webhookSpec("team-a/hook", false, bad.URL())
+		spec.Policy.GroupInterval = time.Hour
+		mustApply(t, m, spec)
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
+		fixed := webhookSpec("team-a/hook", false, good.URL())
+		fixed.Policy.GroupInterval = time.Hour
+		mustApply(t, m, fixed)
+		waitDelivered(t, reg, "webhook", 1)
+		if msg := good.requests()[0].msg; msg.Status != "firing" || len(msg.Alerts) != 1 {
+			t.Errorf("delivered message: %+v, want the firing alert", msg)
+		}
+	})
 }
 
 func TestFailingChannelDoesNotDelayOthers(t *testing.T) {

@@ -13,8 +13,9 @@ import (
 
 // Version is the format version written. A file of another version is set
 // aside at load: the format carries delivery promises, and guessing at an
-// unknown one could silence a channel.
-const Version = 1
+// unknown one could silence a channel. Version 1 kept per-alert flags
+// instead of per-group notification log entries.
+const Version = 2
 
 // File is the whole saved state.
 type File struct {
@@ -49,8 +50,11 @@ type Entry struct {
 type Target struct {
 	Channel     string `json:"channel"`
 	Integration string `json:"integration"`
-	// Groups were notified at least once (for the notification reason).
-	Groups  []string `json:"groups,omitempty"`
+	// Groups are the integration's aggregation groups and what each was
+	// last told (its notification log).
+	Groups []Group `json:"groups,omitempty"`
+	// Members are resolved incarnations whose group has not yet been
+	// flushed: their resolution may still be due.
 	Members []Member `json:"members,omitempty"`
 	// OrphanedAt is set when the target's channel did not come back after
 	// a restart: the first save that carried it over unused. It is
@@ -58,17 +62,26 @@ type Target struct {
 	OrphanedAt time.Time `json:"orphanedAt,omitzero"`
 }
 
-// Member is one incarnation as one integration knows it. A notification in
-// flight or being retried when the state was saved is saved as pending:
-// after a restart it is sent again.
+// Group is one aggregation group. A notification in flight or being
+// retried when the state was saved has not changed it: after a restart the
+// group is compared again and the notification sent again.
+type Group struct {
+	Key string `json:"key"`
+	// Next is when the group is flushed next; Failed is set when its last
+	// notification was not delivered.
+	Next   time.Time `json:"next,omitzero"`
+	Failed bool      `json:"failed,omitempty"`
+	// Firing and Resolved are the fingerprints its last delivered
+	// notification listed, at NotifiedAt.
+	Firing     []string  `json:"firing,omitempty"`
+	Resolved   []string  `json:"resolved,omitempty"`
+	NotifiedAt time.Time `json:"notifiedAt,omitzero"`
+}
+
+// Member is one incarnation an integration holds.
 type Member struct {
-	Fingerprint  string    `json:"fingerprint"`
-	ID           uint64    `json:"id"`
-	Notified     bool      `json:"notified,omitempty"`
-	EverNotified bool      `json:"everNotified,omitempty"`
-	LastNotified time.Time `json:"lastNotified,omitzero"`
-	ResolvedDone bool      `json:"resolvedDone,omitempty"`
-	PendingSince time.Time `json:"pendingSince,omitzero"`
+	Fingerprint string `json:"fingerprint"`
+	ID          uint64 `json:"id"`
 }
 
 // Key returns the incarnation the member refers to.
@@ -144,15 +157,19 @@ func Load(path string, now time.Time) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
+	// The version first: another version's body need not decode as this
+	// one's.
+	var v struct {
+		Version int `json:"version"`
+	}
 	var f File
 	suffix := ""
 	var why error
-	switch err := json.Unmarshal(b, &f); {
-	case err != nil:
+	if err := json.Unmarshal(b, &v); err == nil && v.Version != Version {
+		suffix, why = fmt.Sprintf("version-%d", v.Version), fmt.Errorf("format version %d, this sidecar reads version %d", v.Version, Version)
+	} else if err := json.Unmarshal(b, &f); err != nil {
 		suffix, why = "corrupt", fmt.Errorf("not valid JSON state: %w", err)
-	case f.Version != Version:
-		suffix, why = fmt.Sprintf("version-%d", f.Version), fmt.Errorf("format version %d, this sidecar reads version %d", f.Version, Version)
-	default:
+	} else {
 		return &f, nil
 	}
 	aside := fmt.Sprintf("%s.%s-%s", path, suffix, now.UTC().Format("20060102T150405Z"))

@@ -86,11 +86,13 @@ func fullFile() *File {
 			{
 				Channel:     "team-a/hook",
 				Integration: "webhook[0]",
-				Groups:      []string{`{alertname="DiskFull"}`, `{alertname="HighCPU"}`},
+				Groups: []Group{
+					{Key: `{alertname="DiskFull"}`, Next: t0.Add(time.Minute), Firing: []string{refired.Fingerprint}, Resolved: []string{"0123456789abcdef"}, NotifiedAt: t0.Add(-30 * time.Second)},
+					{Key: `{alertname="HighCPU"}`, Next: t0.Add(2 * time.Minute), Failed: true},
+				},
 				Members: []Member{
-					{Fingerprint: refired.Fingerprint, ID: 7, Notified: true, EverNotified: true, LastNotified: t0.Add(-30 * time.Second)},
-					{Fingerprint: refired.Fingerprint, ID: 2, EverNotified: true, LastNotified: t0.Add(-20 * time.Minute), PendingSince: t0.Add(-5 * time.Second)},
-					{Fingerprint: refired.Fingerprint, ID: 1, EverNotified: true, ResolvedDone: true},
+					{Fingerprint: refired.Fingerprint, ID: 2},
+					{Fingerprint: refired.Fingerprint, ID: 1},
 				},
 			},
 			{Channel: "platform/mail", Integration: "email[0]"},
@@ -146,7 +148,7 @@ func TestSaveStatusIsReadableText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`"version":1`, `"status":"firing"`, `"status":"suppressed"`, `"status":"resolved"`} {
+	for _, w := range []string{`"version":2`, `"status":"firing"`, `"status":"suppressed"`, `"status":"resolved"`} {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("state file does not contain %s", w)
 		}
@@ -213,7 +215,7 @@ func TestLoadSetsAsideCorrupt(t *testing.T) {
 		{"truncated", valid[:len(valid)/2]},
 		{"empty", ""},
 		{"not an object", `[1, 2, 3]`},
-		{"unknown status", `{"version":1,"tracker":{"nextID":1,"alerts":[{"current":{"fingerprint":"a","id":1,"status":"burning"}}]}}`},
+		{"unknown status", `{"version":2,"tracker":{"nextID":1,"alerts":[{"current":{"fingerprint":"a","id":1,"status":"burning"}}]}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,7 +236,8 @@ func TestLoadSetsAsideOtherVersion(t *testing.T) {
 	tests := []struct {
 		name, content, suffix string
 	}{
-		{"newer", `{"version":2,"tracker":{"nextID":5},"future":{"field":true}}`, "version-2"},
+		{"newer", `{"version":3,"tracker":{"nextID":5},"future":{"field":true}}`, "version-3"},
+		{"older: per-alert flags", `{"version":1,"tracker":{"nextID":5},"targets":[{"channel":"a/b","integration":"webhook[0]","groups":["{alertname=\"A\"}"]}]}`, "version-1"},
 		{"zero", `{"version":0,"tracker":{"nextID":5}}`, "version-0"},
 		{"no version", `{"tracker":{"nextID":5}}`, "version-0"},
 	}

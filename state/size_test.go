@@ -20,6 +20,7 @@ func sampleFile(n int) *File {
 	f := &File{Tracker: Tracker{NextID: uint64(n), Uptime: now.Add(-time.Hour)}}
 	tenant := Target{Channel: "team-a/slack", Integration: "slack[0]"}
 	admin := Target{Channel: "monitoring/all", Integration: "webhook[0]"}
+	var firing []string
 	for i := range n {
 		fp := fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)
 		inc := alert.Incarnation{
@@ -41,11 +42,10 @@ func sampleFile(n int) *File {
 			ID: uint64(i + 1), Status: alert.Firing,
 		}
 		f.Tracker.Alerts = append(f.Tracker.Alerts, Entry{Current: inc})
-		m := Member{Fingerprint: fp, ID: inc.ID, Notified: true, EverNotified: true, LastNotified: now.Add(-time.Minute)}
-		tenant.Members = append(tenant.Members, m)
-		admin.Members = append(admin.Members, m)
+		firing = append(firing, fp)
 	}
-	tenant.Groups = []string{`{alertname="KubePodCrashLooping"}`}
+	// One group told every alert.
+	tenant.Groups = []Group{{Key: `{alertname="KubePodCrashLooping"}`, Next: now.Add(time.Minute), Firing: firing, NotifiedAt: now.Add(-time.Minute)}}
 	admin.Groups = tenant.Groups
 	f.Targets = []Target{tenant, admin}
 	return f

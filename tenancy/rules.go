@@ -24,6 +24,7 @@ const (
 	AnnotationMatch          = "amtenant.io/match"
 	AnnotationGroupBy        = "amtenant.io/group-by"
 	AnnotationGroupWait      = "amtenant.io/group-wait"
+	AnnotationGroupInterval  = "amtenant.io/group-interval"
 	AnnotationRepeatInterval = "amtenant.io/repeat-interval"
 
 	ScopeCluster = "cluster"
@@ -39,9 +40,10 @@ type Config struct {
 	NamespaceTenantLabel string
 	// AlertNamespaceLabel is the alert label naming its namespace.
 	AlertNamespaceLabel model.LabelName
-	// GroupWait and RepeatInterval are the defaults of channels that do not
-	// set them.
+	// GroupWait, GroupInterval and RepeatInterval are the defaults of
+	// channels that do not set them.
 	GroupWait      time.Duration
+	GroupInterval  time.Duration
 	RepeatInterval time.Duration
 	// AdminOnly is --no-tenancy.tenant-secrets: channel Secrets outside
 	// Namespace are ignored. (The running sidecar does not even watch
@@ -153,6 +155,7 @@ func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
 	p := channel.Policy{
 		GroupBy:        []model.LabelName{model.AlertNameLabel},
 		GroupWait:      c.GroupWait,
+		GroupInterval:  c.GroupInterval,
 		RepeatInterval: c.RepeatInterval,
 	}
 	if v, ok := ann[AnnotationMatch]; ok {
@@ -194,6 +197,9 @@ func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
 	}
 	var err error
 	if p.GroupWait, err = duration(ann, AnnotationGroupWait, p.GroupWait, true); err != nil {
+		return p, err
+	}
+	if p.GroupInterval, err = duration(ann, AnnotationGroupInterval, p.GroupInterval, false); err != nil {
 		return p, err
 	}
 	if p.RepeatInterval, err = duration(ann, AnnotationRepeatInterval, p.RepeatInterval, false); err != nil {

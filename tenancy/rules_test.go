@@ -297,6 +297,7 @@ func TestSecretData(t *testing.T) {
 func TestPolicy(t *testing.T) {
 	cfg := testConfig()
 	cfg.GroupWait = 42 * time.Second
+	cfg.GroupInterval = 5 * time.Minute
 	cfg.RepeatInterval = 3 * time.Hour
 	alertname := []model.LabelName{model.AlertNameLabel}
 	tests := []struct {
@@ -307,6 +308,7 @@ func TestPolicy(t *testing.T) {
 		groupByAll     bool
 		groupWait      time.Duration
 		repeatInterval time.Duration
+		groupInterval  time.Duration
 		err            []string // substrings of the error
 	}{
 		{
@@ -452,6 +454,24 @@ func TestPolicy(t *testing.T) {
 			repeatInterval: time.Hour,
 		},
 		{
+			name:           "group interval",
+			ann:            map[string]string{AnnotationGroupInterval: "1m"},
+			groupBy:        alertname,
+			groupWait:      42 * time.Second,
+			groupInterval:  time.Minute,
+			repeatInterval: 3 * time.Hour,
+		},
+		{
+			name: "group interval zero",
+			ann:  map[string]string{AnnotationGroupInterval: "0s"},
+			err:  []string{AnnotationGroupInterval, "greater than 0"},
+		},
+		{
+			name: "invalid group interval",
+			ann:  map[string]string{AnnotationGroupInterval: "often"},
+			err:  []string{AnnotationGroupInterval},
+		},
+		{
 			name: "repeat interval zero",
 			ann:  map[string]string{AnnotationRepeatInterval: "0s"},
 			err:  []string{AnnotationRepeatInterval, "greater than 0"},
@@ -517,6 +537,13 @@ func TestPolicy(t *testing.T) {
 			}
 			if p.RepeatInterval != tt.repeatInterval {
 				t.Errorf("RepeatInterval = %v, want %v", p.RepeatInterval, tt.repeatInterval)
+			}
+			want := tt.groupInterval
+			if want == 0 {
+				want = cfg.GroupInterval
+			}
+			if p.GroupInterval != want {
+				t.Errorf("GroupInterval = %v, want %v", p.GroupInterval, want)
 			}
 		})
 	}

@@ -25,6 +25,7 @@ func (o *Options) tenancyConfig() tenancy.Config {
 		NamespaceTenantLabel: o.NamespaceTenantLabel,
 		AlertNamespaceLabel:  model.LabelName(o.AlertNamespaceLabel),
 		GroupWait:            o.GroupWait,
+		GroupInterval:        o.GroupInterval,
 		RepeatInterval:       o.RepeatInterval,
 		AdminOnly:            !o.TenantSecrets,
 	}

@@ -167,13 +167,7 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	}
 	mgr := senders.NewManager(opts, reg)
 	inf := src.informers
-	ctrl, err := tenancy.NewController(tenancy.Config{
-		Namespace:            o.Namespace,
-		NamespaceTenantLabel: o.NamespaceTenantLabel,
-		AlertNamespaceLabel:  model.LabelName(o.AlertNamespaceLabel),
-		GroupWait:            o.GroupWait,
-		RepeatInterval:       o.RepeatInterval,
-	}, inf.Namespaces, inf.Secrets, inf.Globals, mgr, src.reporter, logger, mgr)
+	ctrl, err := tenancy.NewController(o.tenancyConfig(), inf.Namespaces, inf.Secrets, inf.Globals, mgr, src.reporter, logger, mgr)
 	if err != nil {
 		return err
 	}

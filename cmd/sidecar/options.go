@@ -36,6 +36,7 @@ type Options struct {
 	TenantSecrets    bool
 
 	GroupWait        time.Duration
+	GroupInterval    time.Duration
 	RepeatInterval   time.Duration
 	ResolveGrace     time.Duration
 	MaxRetryDuration time.Duration
@@ -103,6 +104,8 @@ func (o *Options) register(app *kingpin.Application) {
 	app.Flag("tenancy.tenant-secrets", "Accept channel Secrets outside --namespace. With --no-tenancy.tenant-secrets only admin channels exist and a Role on Secrets in --namespace is enough.").
 		Default("true").BoolVar(&o.TenantSecrets)
 	app.Flag("notify.group-wait", "Batching window before a group's notification.").Default("10s").DurationVar(&o.GroupWait)
+	// As in Alertmanager's route: at most one message per group every 5m.
+	app.Flag("notify.group-interval", "Default least time between two notifications of one group; what changes meanwhile is sent together at the next interval.").Default("5m").DurationVar(&o.GroupInterval)
 	app.Flag("notify.repeat-interval", "Default interval before a still-firing group is notified again.").Default("4h").DurationVar(&o.RepeatInterval)
 	// Alertmanager's API hides an alert the moment it resolves, but also
 	// for a moment when a resend races a poll; 30s is three polls.
@@ -166,6 +169,7 @@ func (o *Options) Validate() error {
 		"--poll.interval":             o.PollInterval,
 		"--poll.timeout":              o.PollTimeout,
 		"--notify.repeat-interval":    o.RepeatInterval,
+		"--notify.group-interval":     o.GroupInterval,
 		"--notify.max-retry-duration": o.MaxRetryDuration,
 	}
 	for name, d := range positive {

@@ -37,6 +37,7 @@ func TestOptionsDefaults(t *testing.T) {
 		{"web.listen-address", o.WebListenAddress, ":9097"},
 		{"namespace from POD_NAMESPACE", o.Namespace, "monitoring"},
 		{"group-wait", o.GroupWait, 10 * time.Second},
+		{"group-interval", o.GroupInterval, 5 * time.Minute},
 		{"repeat-interval", o.RepeatInterval, 4 * time.Hour},
 		{"resolve-grace", o.ResolveGrace, 30 * time.Second},
 		{"max-retry-duration", o.MaxRetryDuration, time.Hour},
