@@ -53,6 +53,7 @@ func (h *haSidecar) start() {
 		"--poll.interval=500ms",
 		"--poll.timeout=2s",
 		"--notify.group-wait=300ms",
+		"--notify.group-interval=1s",
 		"--notify.resolve-grace=1s",
 		"--alertmanager.restart-grace=10s",
 		"--security.tenant-deny-cidrs=169.254.0.0/16",

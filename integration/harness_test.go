@@ -179,9 +179,15 @@ receivers:
 
 func startAlertmanager(t testing.TB) *alertmanager {
 	t.Helper()
+	return startAlertmanagerWith(t, amConfig)
+}
+
+// startAlertmanagerWith starts Alertmanager with the configuration config.
+func startAlertmanagerWith(t testing.TB, config string) *alertmanager {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte(amConfig), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	am := &alertmanager{t: t, port: freePort(t), dataDir: filepath.Join(dir, "data"), cfg: cfg}
@@ -200,6 +206,22 @@ func (am *alertmanager) start() {
 		"--log.level=warn",
 	)
 	waitHTTP(am.t, am.url+"/-/ready", 30*time.Second)
+}
+
+// reload replaces Alertmanager's configuration with config and reloads it.
+func (am *alertmanager) reload(config string) {
+	am.t.Helper()
+	if err := os.WriteFile(am.cfg, []byte(config), 0o600); err != nil {
+		am.t.Fatal(err)
+	}
+	resp, err := http.Post(am.url+"/-/reload", "text/plain", nil)
+	if err != nil {
+		am.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		am.t.Fatalf("reload: %s", resp.Status)
+	}
 }
 
 // restart stops Alertmanager and starts it again: it comes back empty.
@@ -312,6 +334,9 @@ type notification struct {
 		Labels map[string]string `json:"labels"`
 	} `json:"alerts"`
 	GroupLabels map[string]string `json:"groupLabels"`
+	// Reason is the notification reason (the sidecar's notifiers send it;
+	// Alertmanager v0.31 does not).
+	Reason string `json:"notification_reason"`
 }
 
 // names returns "alertname/status" for each alert of the message.
@@ -328,8 +353,11 @@ type sink struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	got []notification
-	// fail maps a path to the status to answer with, and how many times.
+	// fail maps a path to the status to answer with, and how many times
+	// (negative: always).
 	fail map[string]failure
+	// tries counts the requests per path, failed ones included.
+	tries map[string]int
 }
 
 type failure struct {
@@ -338,7 +366,7 @@ type failure struct {
 }
 
 func newSink(t testing.TB) *sink {
-	s := &sink{fail: map[string]failure{}}
+	s := &sink{fail: map[string]failure{}, tries: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -346,6 +374,7 @@ func newSink(t testing.TB) *sink {
 
 func (s *sink) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	s.tries[r.URL.Path]++
 	f, failing := s.fail[r.URL.Path]
 	if failing && f.times != 0 {
 		f.times--
@@ -373,6 +402,13 @@ func (s *sink) failPath(path string, status, times int) {
 }
 
 func (s *sink) url(path string) string { return s.srv.URL + path }
+
+// triesAt returns how many requests path received, failed ones included.
+func (s *sink) triesAt(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tries[path]
+}
 
 // at returns the messages received on path.
 func (s *sink) at(path string) []notification {
@@ -418,10 +454,11 @@ type sidecar struct {
 
 // startSidecar runs the sidecar against am with the objects in dir. The
 // timings are scaled down so that a scenario takes seconds.
+// A flag in extra replaces the one of the same name here.
 func startSidecar(t testing.TB, am *alertmanager, dir string, extra ...string) *sidecar {
 	t.Helper()
 	port := freePort(t)
-	args := append([]string{
+	args := withFlags([]string{
 		"--alertmanager.url=" + am.url,
 		"--objects.dir=" + dir,
 		"--namespace=monitoring",
@@ -429,6 +466,7 @@ func startSidecar(t testing.TB, am *alertmanager, dir string, extra ...string) *
 		"--poll.interval=200ms",
 		"--poll.timeout=2s",
 		"--notify.group-wait=300ms",
+		"--notify.group-interval=1s",
 		"--notify.resolve-grace=1s",
 		"--alertmanager.restart-grace=3s",
 		// The sinks run on loopback, which tenant channels may not reach
@@ -439,6 +477,37 @@ func startSidecar(t testing.TB, am *alertmanager, dir string, extra ...string) *
 	s := &sidecar{proc: start(t, "sidecar", sidecarBinary(t), args...), url: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
 	waitHTTP(t, s.url+"/readyz", 30*time.Second)
 	return s
+}
+
+// withFlags returns base with extra appended, each flag of extra replacing
+// the one of the same name in base (the sidecar refuses repeated flags).
+func withFlags(base []string, extra ...string) []string {
+	name := func(a string) string { n, _, _ := strings.Cut(a, "="); return n }
+	out := make([]string, 0, len(base)+len(extra))
+	for _, b := range base {
+		replaced := false
+		for _, e := range extra {
+			replaced = replaced || name(e) == name(b)
+		}
+		if !replaced {
+			out = append(out, b)
+		}
+	}
+	return append(out, extra...)
+}
+
+// successfulPolls returns the sidecar's count of successful polls.
+func (s *sidecar) successfulPolls(t testing.TB) float64 {
+	t.Helper()
+	return metricValue(t, s.metrics(t), `amtenant_polls_total{result="success"}`)
+}
+
+// waitPolls waits until the sidecar has completed n more successful
+// polls: what it saw before then has been acted on.
+func (s *sidecar) waitPolls(t testing.TB, n int) {
+	t.Helper()
+	target := s.successfulPolls(t) + float64(n)
+	eventually(t, time.Duration(n)*5*time.Second, fmt.Sprintf("%d more successful polls", n), func() bool { return s.successfulPolls(t) >= target })
 }
 
 func (s *sidecar) metrics(t testing.TB) string {

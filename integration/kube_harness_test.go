@@ -403,6 +403,7 @@ func startKubeSidecar(t testing.TB, am *alertmanager, c *cluster, namespace, ser
 		"--poll.interval=200ms",
 		"--poll.timeout=2s",
 		"--notify.group-wait=300ms",
+		"--notify.group-interval=1s",
 		"--notify.resolve-grace=1s",
 		"--alertmanager.restart-grace=3s",
 		"--security.tenant-deny-cidrs=169.254.0.0/16",
