@@ -66,7 +66,7 @@ stringData:
 	eventually(t, 30*time.Second, "deliveries, a retry and a drop", func() bool {
 		m := sc.metrics(t)
 		return len(s.alertsAt("/ok")) == 1 && len(s.alertsAt("/flaky")) == 1 &&
-			metricValue(t, m, `amtenant_notifications_dropped_total{type="webhook"}`) == 1 &&
+			metricValue(t, m, `amtenant_notifications_dropped_total{type="webhook"}`) >= 1 &&
 			metricValue(t, m, `amtenant_state_saves_total{result="success"}`) > 0
 	})
 

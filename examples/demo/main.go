@@ -87,7 +87,8 @@ func run(ctx context.Context, amBin, sidecarBin, objects string) error {
 	sc, err := startProc(filepath.Join(work, "sidecar.log"), sidecarBin,
 		"--alertmanager.url="+amURL, "--objects.dir="+objDir, "--namespace=monitoring",
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort),
-		"--poll.interval=1s", "--notify.resolve-grace=3s", "--alertmanager.restart-grace=3s",
+		// Demo timings: a resolution is sent at the group's next interval.
+		"--poll.interval=1s", "--notify.resolve-grace=3s", "--alertmanager.restart-grace=3s", "--notify.group-interval=5s",
 		"--security.tenant-deny-cidrs=169.254.0.0/16")
 	if err != nil {
 		return err

@@ -82,7 +82,7 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 	scURL := fmt.Sprintf("http://127.0.0.1:%d", scPort)
 	sc, err := start(sidecarBin, filepath.Join(work, "sidecar.log"), "--alertmanager.url="+amURL, "--objects.dir="+objDir,
 		"--namespace=monitoring", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort), "--poll.interval=2s",
-		"--notify.group-wait=1s", "--alertmanager.restart-grace=0s", "--security.tenant-deny-cidrs=169.254.0.0/16", "--log.level=warn",
+		"--notify.group-wait=1s", "--notify.group-interval=1s", "--alertmanager.restart-grace=0s", "--security.tenant-deny-cidrs=169.254.0.0/16", "--log.level=warn",
 		"--web.enable-pprof")
 	if err != nil {
 		return err
