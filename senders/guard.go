@@ -7,15 +7,18 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // DefaultDenyCIDRs is the default of --security.tenant-deny-cidrs: loopback
 // (the sidecar shares the pod's network with Alertmanager's
-// unauthenticated API), link-local (cloud metadata services) and the
-// unspecified address (which reaches the local host on Linux).
-const DefaultDenyCIDRs = "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,0.0.0.0/8,::/128"
+// unauthenticated API), link-local (cloud metadata services, IPv4 and
+// IPv6), the unspecified address (which reaches the local host on Linux),
+// AWS's IPv6 metadata address and Alibaba Cloud's metadata address. The
+// sidecar's own interface addresses are denied in addition (see Guard).
+const DefaultDenyCIDRs = "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,0.0.0.0/8,::/128,fd00:ec2::254/128,100.100.100.200/32"
 
 // ErrDenied is returned when a tenant channel tries to reach a denied
 // address.
@@ -23,9 +26,20 @@ var ErrDenied = errors.New("destination denied for tenant channels")
 
 // Guard checks outgoing connections of tenant channels against a deny list
 // at dial time, after name resolution, so that neither DNS names nor HTTP
-// redirects can get around it.
+// redirects can get around it. It also denies every address of the
+// sidecar's own network interfaces other than loopback (the pod's IPs, on
+// which Alertmanager listens too), looked up at each check so that an
+// address added later is covered; loopback is the deny list's to decide.
+// IPv6 zones are ignored: fe80::1%eth0 is fe80::1.
 type Guard struct {
 	deny []netip.Prefix
+	own  func() ([]netip.Addr, error)
+
+	mu sync.Mutex
+	// lastOwn is the last successful lookup, used when one fails; ownKnown
+	// is false until one succeeded: until then every address is denied.
+	lastOwn  []netip.Addr
+	ownKnown bool
 }
 
 // ParseCIDRs parses a comma-separated list of CIDRs or addresses.
@@ -53,21 +67,83 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// NewGuard returns a Guard denying the given prefixes.
-func NewGuard(deny []netip.Prefix) *Guard { return &Guard{deny: deny} }
+// NewGuard returns a Guard denying the given prefixes and the addresses of
+// this host's network interfaces.
+func NewGuard(deny []netip.Prefix) *Guard { return &Guard{deny: deny, own: interfaceAddrs} }
+
+// WithOwnAddrs replaces the lookup of the host's own addresses (tests).
+func (g *Guard) WithOwnAddrs(own func() ([]netip.Addr, error)) *Guard {
+	g.own = own
+	return g
+}
+
+// interfaceAddrs returns the addresses of this host's interfaces, without
+// loopback ones.
+func interfaceAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if ok && !ip.Unmap().IsLoopback() {
+			out = append(out, normalizeAddr(ip))
+		}
+	}
+	return out, nil
+}
+
+// normalize drops what does not change where a connection goes: the IPv4
+// mapping and the IPv6 zone.
+func normalizeAddr(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
 
 // Denied reports whether a may not be reached by tenant channels.
 func (g *Guard) Denied(a netip.Addr) bool {
+	return g.check(a) != ""
+}
+
+// check returns why a is denied, or "".
+func (g *Guard) check(a netip.Addr) string {
 	if g == nil {
-		return false
+		return ""
 	}
-	a = a.Unmap()
+	a = normalizeAddr(a)
 	for _, p := range g.deny {
 		if p.Contains(a) {
-			return true
+			return a.String()
 		}
 	}
-	return false
+	if g.own == nil {
+		return ""
+	}
+	own, known := g.ownAddrs()
+	if !known {
+		return a.String() + " (the sidecar's own addresses could not be listed)"
+	}
+	for _, o := range own {
+		if o == a {
+			return a.String() + " (an address of the sidecar's own pod)"
+		}
+	}
+	return ""
+}
+
+func (g *Guard) ownAddrs() ([]netip.Addr, bool) {
+	addrs, err := g.own()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil {
+		for i, a := range addrs {
+			addrs[i] = normalizeAddr(a)
+		}
+		g.lastOwn, g.ownKnown = addrs, true
+	}
+	return g.lastOwn, g.ownKnown
 }
 
 func (g *Guard) control(_, address string, _ syscall.RawConn) error {
@@ -75,8 +151,8 @@ func (g *Guard) control(_, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("%w: cannot parse %q", ErrDenied, address)
 	}
-	if g.Denied(ap.Addr()) {
-		return fmt.Errorf("%w: %s", ErrDenied, ap.Addr())
+	if why := g.check(ap.Addr()); why != "" {
+		return fmt.Errorf("%w: %s", ErrDenied, why)
 	}
 	return nil
 }
@@ -93,8 +169,8 @@ func (g *Guard) DialContext(ctx context.Context, network, address string) (net.C
 // may pick any.
 func (g *Guard) CheckHost(ctx context.Context, host string) error {
 	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		if g.Denied(a) {
-			return fmt.Errorf("%w: %s", ErrDenied, a)
+		if why := g.check(a); why != "" {
+			return fmt.Errorf("%w: %s", ErrDenied, why)
 		}
 		return nil
 	}
@@ -103,8 +179,8 @@ func (g *Guard) CheckHost(ctx context.Context, host string) error {
 		return fmt.Errorf("resolve %s: %w", host, err)
 	}
 	for _, a := range addrs {
-		if g.Denied(a) {
-			return fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, a.Unmap())
+		if why := g.check(a); why != "" {
+			return fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, why)
 		}
 	}
 	return nil

@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -49,13 +51,20 @@ func TestParseCIDRs(t *testing.T) {
 	}
 }
 
+// ownAddrs stands for the pod's own interface addresses in the tests.
+var ownAddrs = []netip.Addr{netip.MustParseAddr("10.9.8.7"), netip.MustParseAddr("fd12::7")}
+
+func fixedOwn(addrs ...netip.Addr) func() ([]netip.Addr, error) {
+	return func() ([]netip.Addr, error) { return slices.Clone(addrs), nil }
+}
+
 func defaultGuard(t *testing.T) *Guard {
 	t.Helper()
 	deny, err := ParseCIDRs(DefaultDenyCIDRs)
 	if err != nil {
 		t.Fatalf("DefaultDenyCIDRs: %v", err)
 	}
-	return NewGuard(deny)
+	return NewGuard(deny).WithOwnAddrs(fixedOwn(ownAddrs...))
 }
 
 func TestGuardDenied(t *testing.T) {
@@ -73,6 +82,20 @@ func TestGuardDenied(t *testing.T) {
 		{"fe80::1", true},
 		{"0.0.0.0", true},
 		{"::", true},
+		// IPv6 zones do not change the address.
+		{"::1%lo", true},
+		{"::1%1", true},
+		{"fe80::1%eth0", true},
+		{"fe80::a9fe:a9fe%25eth0", true},
+		// Cloud metadata beyond link-local.
+		{"fd00:ec2::254", true},
+		{"100.100.100.200", true},
+		// The pod's own addresses.
+		{"10.9.8.7", true},
+		{"::ffff:10.9.8.7", true},
+		{"fd12::7", true},
+		{"fd12::7%eth0", true},
+		{"10.9.8.6", false},
 		{"10.1.2.3", false},
 		{"192.168.0.1", false},
 		{"8.8.8.8", false},
@@ -91,11 +114,76 @@ func TestGuardDenied(t *testing.T) {
 			t.Error("nil Guard denied 127.0.0.1")
 		}
 	})
-	t.Run("empty guard denies nothing", func(t *testing.T) {
-		if NewGuard(nil).Denied(netip.MustParseAddr("127.0.0.1")) {
+	t.Run("empty guard denies only its own addresses", func(t *testing.T) {
+		g := NewGuard(nil).WithOwnAddrs(fixedOwn(ownAddrs...))
+		if g.Denied(netip.MustParseAddr("127.0.0.1")) {
 			t.Error("empty Guard denied 127.0.0.1")
 		}
+		if !g.Denied(netip.MustParseAddr("10.9.8.7")) {
+			t.Error("empty Guard allowed its own address")
+		}
 	})
+}
+
+// The own addresses are looked up at each check: one added later is
+// denied; a failed lookup keeps the last list; with none ever listed,
+// everything is denied.
+func TestGuardOwnAddresses(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		addrs []netip.Addr
+		fail  = true
+	)
+	g := NewGuard(nil).WithOwnAddrs(func() ([]netip.Addr, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return nil, errors.New("netlink: permission denied")
+		}
+		return slices.Clone(addrs), nil
+	})
+	set := func(f bool, as ...string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fail, addrs = f, nil
+		for _, a := range as {
+			addrs = append(addrs, netip.MustParseAddr(a))
+		}
+	}
+	other := netip.MustParseAddr("192.0.2.1")
+	if err := g.control("tcp", "192.0.2.1:80", nil); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "could not be listed") {
+		t.Errorf("no list yet: %v, want denied because the own addresses are unknown", err)
+	}
+	set(false, "10.0.0.5")
+	if g.Denied(other) || !g.Denied(netip.MustParseAddr("10.0.0.5")) {
+		t.Error("after a lookup: want only 10.0.0.5 denied")
+	}
+	set(false, "10.0.0.5", "10.0.0.6") // a second address appears
+	if !g.Denied(netip.MustParseAddr("10.0.0.6")) {
+		t.Error("an address added later is not denied")
+	}
+	set(true)
+	if !g.Denied(netip.MustParseAddr("10.0.0.6")) || g.Denied(other) {
+		t.Error("a failed lookup did not keep the last list")
+	}
+	err := g.control("tcp", "10.0.0.6:9093", nil)
+	if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "own pod") {
+		t.Errorf("control: %v, want denied as the pod's own address", err)
+	}
+}
+
+// The host's real interface addresses, loopback excluded (the deny list
+// decides loopback).
+func TestInterfaceAddrs(t *testing.T) {
+	addrs, err := interfaceAddrs()
+	if err != nil {
+		t.Skipf("cannot list interfaces here: %v", err)
+	}
+	for _, a := range addrs {
+		if a.IsLoopback() || a.Zone() != "" || a.Is4In6() {
+			t.Errorf("own address %s: want no loopback, zone or mapping", a)
+		}
+	}
 }
 
 func TestGuardDialContext(t *testing.T) {
@@ -134,6 +222,25 @@ func TestGuardDialContext(t *testing.T) {
 		default:
 		}
 	})
+	t.Run("the pod's own address", func(t *testing.T) {
+		// The listener's address stands for the pod's IP.
+		g := NewGuard(nil).WithOwnAddrs(fixedOwn(netip.MustParseAddr("127.0.0.1")))
+		c, err := g.DialContext(t.Context(), "tcp", ln.Addr().String())
+		if err == nil {
+			c.Close()
+			t.Fatal("DialContext to the pod's own address: got a connection")
+		}
+		if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "own pod") {
+			t.Errorf("DialContext: got %v, want ErrDenied naming the pod's own address", err)
+		}
+	})
+	t.Run("zoned loopback", func(t *testing.T) {
+		for _, addr := range []string{"[::1%1]:" + port, "[::1%lo]:" + port, "[fe80::1%2]:" + port} {
+			if err := defaultGuard(t).control("tcp6", addr, nil); !errors.Is(err, ErrDenied) {
+				t.Errorf("control(%s): %v, want ErrDenied", addr, err)
+			}
+		}
+	})
 	t.Run("allowed", func(t *testing.T) {
 		c, err := NewGuard(nil).DialContext(t.Context(), "tcp", ln.Addr().String())
 		if err != nil {
@@ -156,6 +263,10 @@ func TestGuardCheckHost(t *testing.T) {
 		{"::1", true},
 		{"169.254.169.254", true},
 		{"0.0.0.0", true},
+		{"[::1%25lo]", true}, // the zone "25lo", still ::1
+		{"[::1%lo]", true},
+		{"fe80::1%eth0", true},
+		{"10.9.8.7", true},
 		{"10.1.2.3", false},
 		{"[2001:db8::1]", false},
 	}

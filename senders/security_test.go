@@ -1,7 +1,9 @@
 package senders
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,6 +204,29 @@ func TestTenantCannotReachLoopback(t *testing.T) {
 	waitDelivered(t, reg, "webhook", 1)
 	if s.count() != 1 {
 		t.Errorf("sink: got %d requests, want 1 (the admin channel's)", s.count())
+	}
+}
+
+// SECURITY: an IPv6 zone does not get around the deny list: zoned
+// loopback reaches the same Alertmanager as ::1.
+func TestTenantCannotReachZonedLoopback(t *testing.T) {
+	s := newSinkOn(t, "[::1]:0", nil)
+	m, reg := startManager(t, testOptions(t, defaultGuard(t)))
+	u, err := url.Parse(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, zone := range []string{"lo", "1"} {
+		zoned := "http://[::1%25" + zone + "]:" + u.Port() + "/"
+		spec := webhookSpec(fmt.Sprintf("team-a/zoned-%d", i), false, zoned)
+		spec.Policy.GroupInterval = time.Hour
+		mustApply(t, m, spec)
+		syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
+		eventually(t, 5*time.Second, func() bool { return failed(t, reg, "webhook", "denied") == float64(i+1) },
+			say("%s not denied", val(zoned)))
+	}
+	if n := s.count(); n != 0 {
+		t.Errorf("the sink on ::1 got %d requests through a zone", n)
 	}
 }
 

@@ -42,7 +42,7 @@ func TestOptionsDefaults(t *testing.T) {
 		{"resolve-grace", o.ResolveGrace, 30 * time.Second},
 		{"max-retry-duration", o.MaxRetryDuration, time.Hour},
 		{"dedup.capacity", o.DedupCapacity, 100000},
-		{"deny cidrs", len(o.denyCIDRs), 6},
+		{"deny cidrs", len(o.denyCIDRs), 8},
 		{"log.level", o.Log.Level.String(), "info"},
 		{"log.format", o.Log.Format.String(), "logfmt"},
 	}
