@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/alertmanager/notify"
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/alertmanager/types"
-	commoncfg "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v2"
 
 	"github.com/amtenant/amtenant/channel"
@@ -62,7 +61,7 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 	}
 	typeNames = body.types()
 	g := global.values
-	var httpOpts []commoncfg.HTTPClientOption
+	httpOpts := boundedHTTPOptions(plainDial)
 	if !spec.Trusted {
 		if files := fileFields(body); len(files) > 0 {
 			return nil, typeNames, fmt.Errorf("%s: tenant channels may not read local files", strings.Join(files, ", "))
@@ -71,7 +70,7 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 			return nil, typeNames, err
 		}
 		g = tenantGlobal(global.values, body)
-		httpOpts = append(httpOpts, commoncfg.WithDialContextFunc(b.guard.DialContext))
+		httpOpts = boundedHTTPOptions(b.guard.DialContext)
 	}
 	amBody, robotBody := body.split()
 	if len(amBody) > 0 {

@@ -166,13 +166,13 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 			return delivered
 		}
 		if ctx.Err() != nil {
-			log.Warn("Notification not delivered before shutdown", "err", t.red.String(err.Error()))
+			log.Warn("Notification not delivered before shutdown", "err", truncateError(t.red.String(err.Error())))
 			return canceled
 		}
 		reason := failureReason(err)
 		t.m.failed.WithLabelValues(t.integ.name, reason).Inc()
 		retry = retryable(retry, err, reason)
-		msg := t.red.String(err.Error())
+		msg := truncateError(t.red.String(err.Error()))
 		rec := Attempt{At: t.opts.Now(), Attempts: attempt, Outcome: OutcomeRetrying, Reason: reason, Error: msg}
 		if !retry {
 			rec.Outcome = OutcomeDropped
