@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,9 +35,36 @@ type Snapshot struct {
 	// incarnation alive but never start one: an alert Alertmanager still
 	// returns must not be resolved because the sidecar could not read it.
 	Incomplete []string
+	// Skipped are the alerts that could not be read (too large, or
+	// malformed): the rest of the poll is used, and those whose fingerprint
+	// could be read are in Incomplete too.
+	Skipped []Skipped
 	// Uptime is Alertmanager's start time from /api/v2/status; it changes
 	// when Alertmanager restarts.
 	Uptime time.Time
+}
+
+// Skipped is an alert of a poll that could not be read.
+type Skipped struct {
+	// Fingerprint is empty when even it could not be read.
+	Fingerprint string
+	// Reason is SkipOversized or SkipMalformed.
+	Reason string
+	Err    error
+}
+
+// Reasons an alert is skipped (values of amtenant_alerts_skipped's reason).
+const (
+	SkipOversized = "oversized"
+	SkipMalformed = "malformed"
+)
+
+// skip records an alert that could not be read.
+func (s *Snapshot) skip(fp, reason string, err error) {
+	s.Skipped = append(s.Skipped, Skipped{Fingerprint: fp, Reason: reason, Err: err})
+	if fp != "" && !slices.Contains(s.Incomplete, fp) {
+		s.Incomplete = append(s.Incomplete, fp)
+	}
 }
 
 // Client polls one Alertmanager through its generated v2 client, whose

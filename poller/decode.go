@@ -72,11 +72,19 @@ func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
 		if c != '{' {
 			return Snapshot{}, fmt.Errorf("alert %d: not an object", i)
 		}
-		if d.elem, err = readObject(br, d.elem[:0]); err != nil {
+		var fp string
+		d.elem, fp, err = readObject(br, d.elem[:0])
+		switch {
+		case errors.Is(err, errAlertTooLarge):
+			// One alert anybody can POST must not stop every poll: it is
+			// skipped, and kept alive if it was known.
+			snap.skip(fp, SkipOversized, err)
+		case err != nil:
 			return Snapshot{}, fmt.Errorf("read alert %d: %w", i, err)
-		}
-		if err := d.alert(d.elem, &snap); err != nil {
-			return Snapshot{}, fmt.Errorf("alert %d: %w", i, err)
+		default:
+			if fp, err := d.alert(d.elem, &snap); err != nil {
+				snap.skip(fp, SkipMalformed, err)
+			}
 		}
 		if c, err = nextNonSpace(br); err != nil {
 			return Snapshot{}, fmt.Errorf("read alerts: truncated list: %w", err)
@@ -109,11 +117,24 @@ func nextNonSpace(br *bufio.Reader) (byte, error) {
 	}
 }
 
+// errAlertTooLarge is returned for an alert larger than maxAlertSize. The
+// alert has been read to its end: the list can be read on.
+var errAlertTooLarge = fmt.Errorf("an alert larger than %d MiB", maxAlertSize>>20)
+
 // readObject appends to buf the object whose '{' was just read, up to its
-// matching '}', minding strings and escapes.
-func readObject(br *bufio.Reader, buf []byte) ([]byte, error) {
+// matching '}', minding strings and escapes. It also returns the object's
+// top-level "fingerprint" string, for naming an alert it cannot hold: past
+// maxAlertSize it reads on to the object's end without keeping the bytes,
+// and returns errAlertTooLarge.
+func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 	buf = append(buf, '{')
 	depth, inString, escaped := 1, false, false
+	// At depth 1: whether the next string is a value (after ':'), the last
+	// key, and the string being read (its first bytes).
+	afterColon, topString, lastKey := false, false, ""
+	var cur []byte
+	fp := ""
+	oversized := false
 	for {
 		chunk, err := br.ReadSlice('}')
 		for _, c := range chunk {
@@ -126,24 +147,52 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, error) {
 					escaped = true
 				case '"':
 					inString = false
+					if topString {
+						if afterColon {
+							if lastKey == "fingerprint" {
+								fp = string(cur)
+							}
+							afterColon = false
+						} else {
+							lastKey = string(cur)
+						}
+						topString = false
+					}
+					continue
+				}
+				if topString && len(cur) < 64 {
+					cur = append(cur, c)
 				}
 			case c == '"':
 				inString = true
+				if depth == 1 {
+					topString, cur = true, cur[:0]
+				}
+			case c == ':' && depth == 1:
+				afterColon = true
+			case c == ',' && depth == 1:
+				afterColon = false
 			case c == '{' || c == '[':
 				depth++
+				afterColon = false
 			case c == '}' || c == ']':
 				depth--
 			}
 		}
-		buf = append(buf, chunk...)
+		if !oversized {
+			buf = append(buf, chunk...)
+		}
 		if depth == 0 && !inString {
-			return buf, nil
+			if oversized {
+				return buf[:0], fp, errAlertTooLarge
+			}
+			return buf, fp, nil
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return nil, fmt.Errorf("truncated alert: %w", err)
+			return nil, fp, fmt.Errorf("truncated alert: %w", err)
 		}
 		if len(buf) > maxAlertSize {
-			return nil, fmt.Errorf("an alert larger than %d bytes", maxAlertSize)
+			oversized, buf = true, buf[:0]
 		}
 	}
 }
@@ -158,7 +207,9 @@ type spans struct {
 	fingerprint, generatorURL   []byte
 }
 
-func (d *leanDecoder) alert(raw []byte, snap *Snapshot) error {
+// alert decodes one alert into snap. On error it returns the alert's
+// fingerprint if it could be read.
+func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 	var sp spans
 	s := scanner{b: raw}
 	if err := s.object(func(key []byte) error {
@@ -187,14 +238,14 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) error {
 		}
 		return nil
 	}); err != nil {
-		return err
+		return "", err
 	}
 
 	var fp string
 	if len(sp.fingerprint) > 0 && sp.fingerprint[0] == '"' {
 		b, err := unquote(sp.fingerprint)
 		if err != nil {
-			return err
+			return "", err
 		}
 		fp = d.str(b)
 	}
@@ -209,21 +260,21 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) error {
 		if c, ok := d.prev[fp]; ok && c.sum == sum {
 			d.next[fp] = c
 			snap.Alerts = append(snap.Alerts, c.a)
-			return nil
+			return "", nil
 		}
 	}
 
 	var a alert.Alert
 	var err error
 	if a.Labels, err = d.labelSet(sp.labels); err != nil {
-		return fmt.Errorf("labels: %w", err)
+		return fp, fmt.Errorf("labels: %w", err)
 	}
 	if a.Annotations, err = d.labelSet(sp.annotations); err != nil {
-		return fmt.Errorf("annotations: %w", err)
+		return fp, fmt.Errorf("annotations: %w", err)
 	}
 	if fp == "" {
 		if len(a.Labels) == 0 {
-			return nil // cannot be identified; as the generated path does
+			return "", nil // cannot be identified; as the generated path does
 		}
 		fp = a.Labels.Fingerprint().String()
 	}
@@ -237,39 +288,39 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) error {
 		}
 		b, err := unquote(dst.raw)
 		if err != nil {
-			return err
+			return fp, err
 		}
 		if *dst.t, err = time.Parse(time.RFC3339Nano, string(b)); err != nil {
-			return fmt.Errorf("time %q: %w", b, err)
+			return fp, fmt.Errorf("time %q: %w", b, err)
 		}
 	}
 	if len(sp.generatorURL) > 0 && string(sp.generatorURL) != "null" {
 		b, err := unquote(sp.generatorURL)
 		if err != nil {
-			return err
+			return fp, err
 		}
 		a.GeneratorURL = string(b)
 	}
 	state, err := d.status(sp.status, &a)
 	if err != nil {
-		return fmt.Errorf("status: %w", err)
+		return fp, fmt.Errorf("status: %w", err)
 	}
 	for _, seen := range snap.Incomplete {
 		if seen == fp {
-			return nil
+			return "", nil
 		}
 	}
 	if _, dup := d.next[fp]; dup {
-		return nil
+		return "", nil
 	}
 	if a.StartsAt.IsZero() || state == "" || len(a.Labels) == 0 {
 		snap.Incomplete = append(snap.Incomplete, fp)
-		return nil
+		return "", nil
 	}
 	a.Suppressed = IsSuppressed(state, a.SilencedBy, a.InhibitedBy)
 	d.next[fp] = cached{sum: sum, a: a}
 	snap.Alerts = append(snap.Alerts, a)
-	return nil
+	return "", nil
 }
 
 // str returns b as an interned string: label names and values repeat

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -174,8 +175,16 @@ func TestLeanDecoderEdgeCases(t *testing.T) {
 		{"truncated", `[{"labels":{"alertname":"A"`, nil, true},
 		{"object", `{"alerts":[]}`, nil, true},
 		{"null", `null`, nil, true},
-		{"bad time", `[{"labels":{"alertname":"A"},"fingerprint":"f1","startsAt":"yesterday","status":{"state":"active"}}]`, nil, true},
-		{"label not a string", `[{"labels":{"alertname":1},"fingerprint":"f1",` + ts + `}]`, nil, true},
+		// One bad alert is skipped, named by its fingerprint and kept alive
+		// (Incomplete); the others are used.
+		{"bad time", `[{"labels":{"alertname":"A"},"fingerprint":"f1","startsAt":"yesterday","status":{"state":"active"}},{"labels":{"alertname":"B"},"fingerprint":"f2",` + ts + `}]`,
+			wantSkipped("f1", SkipMalformed, "yesterday", "f2"), false},
+		{"label not a string", `[{"labels":{"alertname":1},"fingerprint":"f1",` + ts + `},{"labels":{"alertname":"B"},"fingerprint":"f2",` + ts + `}]`,
+			wantSkipped("f1", SkipMalformed, "labels", "f2"), false},
+		{"status not an object", `[{"labels":{"alertname":"B"},"fingerprint":"f2",` + ts + `},{"labels":{"alertname":"A"},"fingerprint":"f1","startsAt":"2026-01-02T03:04:05Z","status":"active"}]`,
+			wantSkipped("f1", SkipMalformed, "status", "f2"), false},
+		{"bad fingerprint", `[{"labels":{"alertname":"A"},"fingerprint":"\x",` + ts + `},{"labels":{"alertname":"B"},"fingerprint":"f2",` + ts + `}]`,
+			wantSkipped("", SkipMalformed, "", "f2"), false},
 		{"html", `<html></html>`, nil, true},
 	}
 	for _, tt := range tests {
@@ -186,6 +195,61 @@ func TestLeanDecoderEdgeCases(t *testing.T) {
 			}
 			if tt.check != nil {
 				tt.check(t, s)
+			}
+		})
+	}
+}
+
+// wantSkipped checks that one alert (fingerprint fp, may be empty) was
+// skipped for reason with an error containing errPart, and that good was
+// used.
+func wantSkipped(fp, reason, errPart, good string) func(t *testing.T, s Snapshot) {
+	return func(t *testing.T, s Snapshot) {
+		t.Helper()
+		if len(s.Skipped) != 1 || s.Skipped[0].Fingerprint != fp || s.Skipped[0].Reason != reason || !strings.Contains(s.Skipped[0].Err.Error(), errPart) {
+			t.Errorf("skipped: %+v, want %q (%s, %q)", s.Skipped, fp, reason, errPart)
+		}
+		if fp != "" && !slices.Contains(s.Incomplete, fp) {
+			t.Errorf("incomplete: %v, want %s kept alive", s.Incomplete, fp)
+		}
+		if len(s.Alerts) != 1 || s.Alerts[0].Fingerprint != good {
+			t.Errorf("alerts: %+v, want only %s", s.Alerts, good)
+		}
+	}
+}
+
+// An alert over the size bound (anybody can POST one to Alertmanager) is
+// skipped, read to its end without being held, named by its fingerprint
+// wherever that is in the object; the alerts around it are used.
+func TestLeanDecoderOversizedAlert(t *testing.T) {
+	huge := strings.Repeat("x", maxAlertSize+1)
+	good := func(fp string) string {
+		return `{"labels":{"alertname":"` + fp + `"},"fingerprint":"` + fp + `","startsAt":"2026-01-02T03:04:05Z","status":{"state":"active"}}`
+	}
+	for _, tt := range []struct{ name, alert, fp string }{
+		{"fingerprint first", `{"fingerprint":"big1","annotations":{"d":"` + huge + `"},"labels":{"alertname":"Big"},"startsAt":"2026-01-02T03:04:05Z","status":{"state":"active"}}`, "big1"},
+		{"fingerprint after", `{"annotations":{"d":"` + huge + `","fingerprint":"nested, not it"},"labels":{"alertname":"Big"},"fingerprint":"big2","status":{"state":"active"}}`, "big2"},
+		{"escapes and brackets in the body", `{"annotations":{"d":"` + huge + `\"}]{["},"fingerprint":"big3"}`, "big3"},
+		{"no fingerprint", `{"annotations":{"d":"` + huge + `"}}`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := "[" + good("f1") + "," + tt.alert + "," + good("f2") + "]"
+			d := newLeanDecoder()
+			s, err := d.decode(strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Skipped) != 1 || s.Skipped[0].Fingerprint != tt.fp || s.Skipped[0].Reason != SkipOversized {
+				t.Errorf("skipped: %+v, want %q oversized", s.Skipped, tt.fp)
+			}
+			if len(s.Alerts) != 2 || s.Alerts[0].Fingerprint != "f1" || s.Alerts[1].Fingerprint != "f2" {
+				t.Errorf("alerts: %d, want f1 and f2", len(s.Alerts))
+			}
+			if tt.fp != "" && !slices.Contains(s.Incomplete, tt.fp) {
+				t.Errorf("incomplete: %v, want %s kept alive", s.Incomplete, tt.fp)
+			}
+			if c := cap(d.elem); c > 2*maxAlertSize+(1<<20) {
+				t.Errorf("the decoder holds %d MiB after the oversized alert", c>>20)
 			}
 		})
 	}

@@ -23,6 +23,7 @@ type metrics struct {
 	polls        *prometheus.CounterVec
 	pollDuration prometheus.Histogram
 	alerts       *prometheus.GaugeVec
+	skipped      *prometheus.GaugeVec
 	evictions    prometheus.Counter
 }
 
@@ -41,6 +42,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "amtenant_alerts",
 			Help: "Tracked alerts by state: active, suppressed, resolving (absent, inside the resolve grace) and resolved (kept to notify the resolution).",
 		}, []string{"state"}),
+		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "amtenant_alerts_skipped",
+			Help: "Alerts of the last successful poll that could not be read (oversized, malformed) and were skipped; the others were used.",
+		}, []string{"reason"}),
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "amtenant_dedup_evictions_total",
 			Help: "Alerts evicted from the deduplication cache because it was full. An evicted alert that was absent loses its pending resolved notification.",
@@ -52,8 +57,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, s := range []string{stateActive, stateSuppressed, stateResolving, stateResolved} {
 		m.alerts.WithLabelValues(s)
 	}
+	for _, r := range []string{SkipOversized, SkipMalformed} {
+		m.skipped.WithLabelValues(r)
+	}
 	if reg != nil {
-		reg.MustRegister(m.polls, m.pollDuration, m.alerts, m.evictions)
+		reg.MustRegister(m.polls, m.pollDuration, m.alerts, m.skipped, m.evictions)
 	}
 	return m
 }

@@ -49,6 +49,9 @@ type Poller struct {
 
 	lastSuccess atomic.Int64 // unix nanoseconds
 	lastErr     string
+	// skipLogged are the skipped alerts already logged (fingerprint and
+	// error), so that one logs once, not every poll.
+	skipLogged map[string]string
 
 	// mu guards the tracker between the poll loop and Find.
 	mu sync.Mutex
@@ -109,6 +112,7 @@ func (p *Poller) PollOnce(ctx context.Context) bool {
 		p.log.Info("Polling Alertmanager works again")
 		p.lastErr = ""
 	}
+	p.reportSkipped(snap.Skipped)
 	now := p.now()
 	p.mu.Lock()
 	incs := p.tracker.Observe(now, snap)
@@ -116,6 +120,33 @@ func (p *Poller) PollOnce(ctx context.Context) bool {
 	p.lastSuccess.Store(now.UnixNano())
 	p.sink.Observe(now, incs)
 	return true
+}
+
+// reportSkipped logs each alert that could not be read once (again if its
+// error changes) and sets amtenant_alerts_skipped.
+func (p *Poller) reportSkipped(skipped []Skipped) {
+	counts := map[string]float64{SkipOversized: 0, SkipMalformed: 0}
+	now := make(map[string]string, len(skipped))
+	for _, s := range skipped {
+		counts[s.Reason]++
+		key := s.Fingerprint
+		if key == "" {
+			key = "?" // unnamed ones share one line
+		}
+		msg := s.Err.Error()
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		now[key] = msg
+		if p.skipLogged[key] != msg {
+			p.log.Warn("Skipping an alert that cannot be read; the other alerts of the poll are used, and a known alert is not resolved for it",
+				"fingerprint", s.Fingerprint, "reason", s.Reason, "err", msg)
+		}
+	}
+	p.skipLogged = now
+	for r, n := range counts {
+		p.m.skipped.WithLabelValues(r).Set(n)
+	}
 }
 
 // LastSuccess returns the time of the last successful poll, zero if none.

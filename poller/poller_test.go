@@ -411,3 +411,43 @@ func TestRunStopsWhenContextDone(t *testing.T) {
 		}
 	})
 }
+
+// An alert that cannot be read is logged once (again if its error changes)
+// and counted while it lasts; a known alert skipped that way stays firing
+// well past the resolve grace.
+func TestPollOnceSkippedAlerts(t *testing.T) {
+	h := newPollerHarness(t) // resolve grace 30s
+	a := newAlert("A", at(-60))
+	h.succeed(0, a)
+	bad := errors.New(`time "yesterday": cannot parse`)
+	pollSkipped := func(sec int, err error) {
+		h.clock = at(sec)
+		h.next.snap, h.next.err = Snapshot{Uptime: oldUptime}, nil
+		h.next.snap.skip(a.Fingerprint, SkipMalformed, err)
+		h.next.snap.skip("", SkipOversized, errAlertTooLarge)
+		if !h.p.PollOnce(context.Background()) {
+			t.Fatal("a poll with skipped alerts failed")
+		}
+	}
+	for sec := 10; sec <= 100; sec += 10 {
+		pollSkipped(sec, bad)
+	}
+	requireStatus(t, only(t, h.sinkCalls[len(h.sinkCalls)-1].incs, a.Fingerprint), alert.Firing)
+	const msg = "Skipping an alert that cannot be read"
+	if n := h.logLines(msg); n != 2 {
+		t.Errorf("logged %d times, want once per skipped alert (2)", n)
+	}
+	for reason, want := range map[string]float64{SkipMalformed: 1, SkipOversized: 1} {
+		if got := testutil.ToFloat64(h.p.m.skipped.WithLabelValues(reason)); got != want {
+			t.Errorf("amtenant_alerts_skipped{reason=%q} = %v, want %v", reason, got, want)
+		}
+	}
+	pollSkipped(110, errors.New("labels: not a string"))
+	if n := h.logLines(msg); n != 3 {
+		t.Errorf("logged %d times after the error changed, want 3", n)
+	}
+	h.succeed(120, a) // readable again
+	if got := testutil.ToFloat64(h.p.m.skipped.WithLabelValues(SkipMalformed)); got != 0 {
+		t.Errorf("amtenant_alerts_skipped after recovery = %v, want 0", got)
+	}
+}
