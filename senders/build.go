@@ -40,12 +40,17 @@ type builder struct {
 	tmpl  *template.Template
 	guard *Guard
 	log   *slog.Logger
+	// started, when set, is called as a build starts (tests).
+	started func(spec channel.Spec)
 }
 
 // build parses and builds a channel. The error names the field at fault
 // and contains no secret value. types is filled in whenever the
 // configuration could be parsed far enough to know it.
 func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integration, typeNames []string, err error) {
+	if b.started != nil {
+		b.started(spec)
+	}
 	red := redactorFor(spec, global)
 	defer func() {
 		if err != nil {

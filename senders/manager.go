@@ -214,20 +214,43 @@ func TypesOf(data map[string][]byte) []string {
 // types and, if the channel is invalid, why. An invalid update of a working
 // channel leaves the previous configuration delivering: a typo must not
 // silence a team.
+//
+// Building (parsing, Alertmanager's config load, finding the field at
+// fault) happens without the manager's lock, so that a large or broken
+// Secret never delays the polls' syncs nor other channels' deliveries.
 func (m *Manager) Apply(spec channel.Spec) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	h := m.hash(spec)
-	old := m.channels[spec.ID]
-	if old != nil && old.hash == h {
-		if _, wasInvalid := m.invalid[spec.ID]; wasInvalid {
-			// Reverted to the configuration that runs.
-			delete(m.invalid, spec.ID)
-			m.updateGaugeLocked()
+	for {
+		m.mu.Lock()
+		h := m.hash(spec)
+		old := m.channels[spec.ID]
+		if old != nil && old.hash == h {
+			if _, wasInvalid := m.invalid[spec.ID]; wasInvalid {
+				// Reverted to the configuration that runs.
+				delete(m.invalid, spec.ID)
+				m.updateGaugeLocked()
+			}
+			m.mu.Unlock()
+			return old.types, nil
 		}
-		return old.types, nil
+		global, globalID := m.global, m.globalID
+		m.mu.Unlock()
+
+		integs, types, err := m.b.build(spec, global)
+
+		m.mu.Lock()
+		if m.globalID != globalID {
+			// The global defaults changed while building: build again.
+			m.mu.Unlock()
+			continue
+		}
+		defer m.mu.Unlock()
+		return m.installLocked(spec, h, integs, types, err)
 	}
-	integs, types, err := m.b.build(spec, m.global)
+}
+
+// installLocked puts a built channel in place of its previous version.
+func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integration, types []string, err error) ([]string, error) {
+	old := m.channels[spec.ID]
 	if err != nil {
 		m.invalid[spec.ID] = types
 		m.updateGaugeLocked()

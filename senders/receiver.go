@@ -120,7 +120,38 @@ func (b receiverBody) types() []string {
 }
 
 // parseReceiver reads a channel Secret's data in either spelling.
+// Bounds on one channel Secret, so that a hostile Secret under Kubernetes'
+// 1 MiB cannot cost the sidecar more than a reasonable channel: each
+// integration has its own goroutine and delivery state.
+const (
+	// MaxIntegrations is the most integrations one channel may declare.
+	MaxIntegrations = 32
+	// MaxFields is the most fields one integration may set (Alertmanager's
+	// largest have about 30).
+	MaxFields = 64
+)
+
 func parseReceiver(data map[string][]byte) (receiverBody, error) {
+	body, err := parseSpelling(data)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for k, entries := range body {
+		n += len(entries)
+		for i, e := range entries {
+			if len(e) > MaxFields {
+				return nil, fmt.Errorf("%s[%d]: %d fields, more than the %d an integration may set", k, i, len(e), MaxFields)
+			}
+		}
+	}
+	if n > MaxIntegrations {
+		return nil, fmt.Errorf("%d integrations, more than the %d a channel may declare: split them over several Secrets", n, MaxIntegrations)
+	}
+	return body, nil
+}
+
+func parseSpelling(data map[string][]byte) (receiverBody, error) {
 	flat, hasType := data[KeyType]
 	full, hasFull := data[KeyReceiver]
 	switch {
@@ -481,10 +512,12 @@ func loadReceiver(global map[string]any, name string, body receiverBody) (*confi
 	return nil, errors.New(scrubYAML(err.Error()))
 }
 
-// blameField finds the field whose removal makes a YAML type error go
-// away, returning ".<field>" or "".
+// blameField finds the field at fault for a YAML type error (a value of
+// the wrong type, or a field Alertmanager does not know), returning
+// ".<field>" or "". Each field is loaded alone, so that the search is
+// linear in the number of fields.
 func blameField(global map[string]any, name, key string, entry map[string]any, err error) string {
-	if !strings.Contains(err.Error(), "cannot unmarshal") && !strings.Contains(err.Error(), "not found in type") {
+	if !isTypeError(err) {
 		return ""
 	}
 	fields := make([]string, 0, len(entry))
@@ -493,16 +526,14 @@ func blameField(global map[string]any, name, key string, entry map[string]any, e
 	}
 	sort.Strings(fields)
 	for _, f := range fields {
-		trial := make(map[string]any, len(entry))
-		for k, v := range entry {
-			if k != f {
-				trial[k] = v
-			}
-		}
-		_, terr := loadConfig(global, name, receiverBody{key: {trial}})
-		if terr == nil || (!strings.Contains(terr.Error(), "cannot unmarshal") && !strings.Contains(terr.Error(), "not found in type")) {
+		_, ferr := loadConfig(global, name, receiverBody{key: {{f: entry[f]}}})
+		if ferr != nil && isTypeError(ferr) {
 			return "." + f
 		}
 	}
 	return ""
+}
+
+func isTypeError(err error) bool {
+	return strings.Contains(err.Error(), "cannot unmarshal") || strings.Contains(err.Error(), "not found in type")
 }

@@ -1,0 +1,107 @@
+package senders
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/channel"
+)
+
+// A Secret declaring tens of thousands of integrations (well under
+// Kubernetes' 1 MiB) is refused before anything is built for it.
+func TestChannelIntegrationBound(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("webhook_configs:\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "- url: http://hook.example/%d\n", i)
+	}
+	if b.Len() > 1<<20 {
+		t.Fatalf("the Secret is %d bytes, more than Kubernetes allows", b.Len())
+	}
+	m := NewManager(testOptions(t, NewGuard(nil)), nil)
+	before := runtime.NumGoroutine()
+	_, err := m.Apply(channel.Spec{ID: "team-a/many", Data: kv(KeyReceiver, b.String()), Policy: fastPolicy()})
+	if err == nil || !strings.Contains(err.Error(), "20000 integrations, more than the 32") {
+		t.Fatalf("Apply: %v, want the integration bound", err)
+	}
+	if n := runtime.NumGoroutine() - before; n > 5 {
+		t.Errorf("%d goroutines more after refusing the channel", n)
+	}
+	// At the bound, it is a channel.
+	b.Reset()
+	b.WriteString("webhook_configs:\n")
+	for i := range MaxIntegrations {
+		fmt.Fprintf(&b, "- url: http://hook.example/%d\n", i)
+	}
+	if _, err := m.Apply(channel.Spec{ID: "team-a/enough", Data: kv(KeyReceiver, b.String()), Policy: fastPolicy()}); err != nil {
+		t.Fatalf("Apply with %d integrations: %v", MaxIntegrations, err)
+	}
+}
+
+// A flat Secret with thousands of unknown keys is refused at once; one with
+// many fields and a wrong one names it (each field is tried alone: linear).
+func TestChannelFieldBound(t *testing.T) {
+	m := NewManager(testOptions(t, NewGuard(nil)), nil)
+	pairs := []string{"type", "webhook", "url", "http://hook.example/"}
+	for i := range 4000 {
+		pairs = append(pairs, fmt.Sprintf("unknown_%d", i), "x")
+	}
+	_, err := m.Apply(channel.Spec{ID: "team-a/keys", Data: kv(pairs...), Policy: fastPolicy()})
+	if err == nil || !strings.Contains(err.Error(), "more than the 64 an integration may set") {
+		t.Fatalf("Apply: %v, want the field bound", err)
+	}
+	pairs = []string{"type", "webhook", "url", "http://hook.example/", "max_alerts", "many"}
+	_, err = m.Apply(channel.Spec{ID: "team-a/typo", Data: kv(pairs...), Policy: fastPolicy()})
+	if err == nil || !strings.Contains(err.Error(), "webhook_configs[0].max_alerts") {
+		t.Fatalf("Apply: %v, want the field at fault named", err)
+	}
+	_, err = m.Apply(channel.Spec{ID: "team-a/unknown", Data: kv("type", "webhook", "url", "http://hook.example/", "colour", "red"), Policy: fastPolicy()})
+	if err == nil || !strings.Contains(err.Error(), "webhook_configs[0].colour") {
+		t.Fatalf("Apply: %v, want the unknown field named", err)
+	}
+}
+
+// Building a channel never holds up the polls' syncs, explain, or other
+// channels: the build runs without the manager's lock.
+func TestApplyDoesNotBlockSync(t *testing.T) {
+	m, _ := startManager(t, testOptions(t, NewGuard(nil)))
+	s := newSink(t, nil)
+	mustApply(t, m, webhookSpec("team-b/hook", false, s.URL()))
+	building, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	// Released at the end in any case, so that a failure does not hang.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	m.b.started = func(spec channel.Spec) {
+		if spec.ID == "team-a/slow" {
+			close(building)
+			<-release
+		}
+	}
+	applied := make(chan error, 1)
+	go func() {
+		_, err := m.Apply(webhookSpec("team-a/slow", false, "http://hook.example/"))
+		applied <- err
+	}()
+	<-building
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		syncOne(m, "team-b/hook", newInc(1, alert.Firing, "alertname", "A"))
+		m.Explain("team-b/hook", "f")
+		_, _ = m.Apply(webhookSpec("team-c/other", false, "http://hook.example/"))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Sync, Explain or another channel's Apply waited for a channel being built")
+	}
+	once.Do(func() { close(release) })
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+}
