@@ -128,12 +128,11 @@ func redactorFor(spec channel.Spec, global *globalConfig) *Redactor {
 		if k == KeyType {
 			continue // the integration's name, not a secret
 		}
+		// The value, and every scalar of it read as YAML, however it is
+		// laid out (flow style and JSON put everything on one line): the
+		// full spelling's document, and flat values such as http_config.
 		vals = append(vals, string(v))
-		if k == KeyReceiver {
-			// Every value of the document, however it is laid out (flow
-			// style and JSON put everything on one line).
-			vals = append(vals, yamlStrings(v)...)
-		}
+		vals = append(vals, yamlStrings(v)...)
 	}
 	vals = append(vals, global.secrets...)
 	return NewRedactor(vals...)
@@ -150,10 +149,18 @@ func yamlStrings(raw []byte) []string {
 	walk = func(v any) {
 		switch t := v.(type) {
 		case map[any]any:
-			for _, e := range t {
-				walk(e)
+			m := make(map[string]any, len(t))
+			for k, e := range t {
+				m[fmt.Sprint(k)] = e
 			}
+			walk(m)
 		case map[string]any:
+			// A basic_auth block: the header a receiver may echo.
+			if u, ok := t["username"].(string); ok {
+				if p, ok := t["password"].(string); ok {
+					out = append(out, basicAuth(u, p))
+				}
+			}
 			for _, e := range t {
 				walk(e)
 			}

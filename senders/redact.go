@@ -1,6 +1,8 @@
 package senders
 
 import (
+	"encoding/base64"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -41,6 +43,9 @@ func NewRedactor(values ...string) *Redactor {
 	}
 	for _, v := range values {
 		add(v)
+		for _, d := range derived(v) {
+			add(d)
+		}
 		for line := range strings.SplitSeq(v, "\n") {
 			add(line)
 			// "key: value" lines of YAML values.
@@ -63,4 +68,41 @@ func (r *Redactor) String(s string) string {
 		s = strings.ReplaceAll(s, v, "<redacted>")
 	}
 	return s
+}
+
+// minSegmentLen is the shortest URL path segment redacted on its own: a
+// token in a path (Slack's, a chat robot's) is long, "api" or "v1" are not.
+const minSegmentLen = 12
+
+// derived returns the forms in which a receiver may echo a secret value
+// back: a URL's path, query, password and long path segments (a receiver
+// answering "no such hook /services/T0/B0/XYZ"), and the URL escaped.
+func derived(v string) []string {
+	v = strings.TrimSpace(v)
+	out := []string{url.QueryEscape(v), url.PathEscape(v)}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return out
+	}
+	out = append(out, u.Path, u.EscapedPath(), u.RawQuery)
+	if u.RawQuery != "" {
+		out = append(out, u.Path+"?"+u.RawQuery)
+	}
+	if p, ok := u.User.Password(); ok {
+		out = append(out, p, basicAuth(u.User.Username(), p))
+	}
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if len(seg) >= minSegmentLen {
+			out = append(out, seg)
+		}
+	}
+	for _, vals := range u.Query() {
+		out = append(out, vals...)
+	}
+	return out
+}
+
+// basicAuth is the credential of an HTTP Basic Authorization header.
+func basicAuth(user, password string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }

@@ -1,9 +1,13 @@
 package senders
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
 )
 
@@ -177,5 +181,56 @@ func TestBuildErrorRedactsGlobal(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "email_configs[0].send_resolved") {
 		t.Errorf("error does not name the field: %q", err)
+	}
+}
+
+// SECURITY: a receiver that echoes what it was sent (the URL's path with
+// its token, the Basic credentials) does not put a secret into an error:
+// not in explain's last attempt, not in send-test's result. Flat values
+// written as YAML flow or JSON are split into their secret scalars.
+func TestEchoingReceiverIsRedacted(t *testing.T) {
+	const (
+		token    = "T0AAAA/B0BBBB/xoxbSecretToken1234"
+		password = "correct-horse-battery"
+	)
+	s := newSink(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "no hook at %s (query %s); you sent %q", r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"))
+	})
+	for _, tt := range []struct {
+		name string
+		data map[string][]byte
+	}{
+		{"flat, flow style", kv("type", "webhook", "url", s.URL()+"/services/"+token+"?key=querySecret99",
+			"http_config", "{basic_auth: {username: robot, password: "+password+"}}")},
+		{"flat, JSON", kv("type", "webhook", "url", s.URL()+"/services/"+token+"?key=querySecret99",
+			"http_config", `{"basic_auth": {"username": "robot", "password": "`+password+`"}}`)},
+		{"full spelling", kv(KeyReceiver, "webhook_configs:\n- url: "+s.URL()+"/services/"+token+"?key=querySecret99\n  http_config: {basic_auth: {username: robot, password: "+password+"}}\n")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := testOptions(t, NewGuard(nil))
+			m, reg := startManager(t, opts)
+			spec := channel.Spec{ID: "team-a/echo", Trusted: true, Data: tt.data, Policy: fastPolicy()}
+			spec.Policy.GroupInterval = time.Hour
+			mustApply(t, m, spec)
+			a := newInc(1, alert.Firing, "alertname", "A")
+			syncOne(m, spec.ID, a)
+			eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
+			st, _ := m.Explain(spec.ID, a.Fingerprint)
+			res, err := m.SendTest(t.Context(), spec.ID, "team-a")
+			if err != nil || len(res) != 1 || res[0].Err == nil {
+				t.Fatalf("send-test: %v, %v", res, err)
+			}
+			for where, text := range map[string]string{"explain": st[0].LastAttempt.Error, "send-test": res[0].Err.Error()} {
+				if !strings.Contains(text, "404") {
+					t.Errorf("%s: %q, want the status", where, text)
+				}
+				for _, secretPart := range []string{"xoxbSecretToken1234", "querySecret99", password, basicAuth("robot", password), "B0BBBB/xoxb"} {
+					if strings.Contains(text, secretPart) {
+						t.Errorf("%s shows %q: %s", where, secretPart, text)
+					}
+				}
+			}
+		})
 	}
 }
