@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
 	"k8s.io/klog/v2"
 
 	"github.com/amtenant/amtenant/election"
@@ -201,7 +202,9 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	go func() { errc <- ctrl.Run(ctx) }()
 	go func() { errc <- src.run(ctx) }()
 	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		noSocket := false
+		flags := &web.FlagConfig{WebListenAddresses: &[]string{o.WebListenAddress}, WebSystemdSocket: &noSocket, WebConfigFile: &o.WebConfigFile}
+		if err := web.Serve(ln, srv, flags, logger.With("component", "web")); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("web server: %w", err)
 		}
 	}()

@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
@@ -29,6 +30,7 @@ type Options struct {
 	PollTimeout  time.Duration
 
 	WebListenAddress string
+	WebConfigFile    string
 	WebEnablePprof   bool
 	Kubeconfig       string
 	ObjectsDir       string
@@ -95,6 +97,8 @@ func (o *Options) register(app *kingpin.Application) {
 	app.Flag("poll.interval", "Time between polls of Alertmanager.").Default("10s").DurationVar(&o.PollInterval)
 	app.Flag("poll.timeout", "Deadline of one poll.").Default("10s").DurationVar(&o.PollTimeout)
 	app.Flag("web.listen-address", "Address of /healthz, /readyz and /metrics.").Default(":9097").StringVar(&o.WebListenAddress)
+	app.Flag("web.config.file", "Prometheus web configuration file (TLS, basic authentication) for the web port, as Alertmanager's --web.config.file. Empty: plain HTTP, no authentication.").
+		StringVar(&o.WebConfigFile)
 	app.Flag("web.enable-pprof", "Serve Go's profiling endpoints under /debug/pprof/ on the web port.").BoolVar(&o.WebEnablePprof)
 	app.Flag("kubeconfig", "Path to a kubeconfig. Empty: the in-cluster configuration.").StringVar(&o.Kubeconfig)
 	app.Flag("objects.dir", "Read Namespaces and Secrets from the YAML files in this directory (watched) instead of the Kubernetes API.").
@@ -185,6 +189,9 @@ func (o *Options) Validate() error {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative", name))
 		}
+	}
+	if err := web.Validate(o.WebConfigFile); err != nil {
+		errs = append(errs, fmt.Errorf("--web.config.file: %w", err))
 	}
 	if o.DedupCapacity <= 0 {
 		errs = append(errs, errors.New("--dedup.capacity must be greater than 0"))
