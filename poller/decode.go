@@ -24,10 +24,13 @@ import (
 // of unchanged alerts costs little more than reading their bytes.
 // It is not safe for concurrent use; polls are serialized.
 type leanDecoder struct {
-	elem   []byte // the alert being decoded, reused
-	seed   maphash.Seed
-	prev   map[string]cached
-	next   map[string]cached
+	elem []byte // the alert being decoded, reused
+	seed maphash.Seed
+	prev map[string]cached
+	next map[string]cached
+	// pos is where each fingerprint of the poll being decoded is in its
+	// snapshot.
+	pos    map[string]int
 	intern map[string]string
 }
 
@@ -40,7 +43,7 @@ type cached struct {
 const maxInterned = 1 << 20
 
 func newLeanDecoder() *leanDecoder {
-	return &leanDecoder{seed: maphash.MakeSeed(), prev: map[string]cached{}, next: map[string]cached{}, intern: map[string]string{}}
+	return &leanDecoder{seed: maphash.MakeSeed(), prev: map[string]cached{}, next: map[string]cached{}, pos: map[string]int{}, intern: map[string]string{}}
 }
 
 // decode reads a JSON array of GettableAlert, one element at a time: the
@@ -60,6 +63,7 @@ func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
 		d.intern = map[string]string{}
 	}
 	clear(d.next)
+	clear(d.pos)
 	snap := Snapshot{Alerts: make([]alert.Alert, 0, len(d.prev))}
 	for i := 0; ; i++ {
 		c, err := nextNonSpace(br)
@@ -258,8 +262,7 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 	sum := h.Sum64()
 	if fp != "" {
 		if c, ok := d.prev[fp]; ok && c.sum == sum {
-			d.next[fp] = c
-			snap.Alerts = append(snap.Alerts, c.a)
+			d.add(snap, c)
 			return "", nil
 		}
 	}
@@ -310,17 +313,34 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 			return "", nil
 		}
 	}
-	if _, dup := d.next[fp]; dup {
-		return "", nil
-	}
 	if a.StartsAt.IsZero() || state == "" || len(a.Labels) == 0 {
-		snap.Incomplete = append(snap.Incomplete, fp)
+		if _, dup := d.pos[fp]; !dup {
+			snap.Incomplete = append(snap.Incomplete, fp)
+		}
 		return "", nil
 	}
 	a.Suppressed = IsSuppressed(state, a.SilencedBy, a.InhibitedBy)
-	d.next[fp] = cached{sum: sum, a: a}
-	snap.Alerts = append(snap.Alerts, a)
+	d.add(snap, cached{sum: sum, a: a})
 	return "", nil
+}
+
+// add puts an alert into the poll's snapshot. Two alerts with one
+// fingerprint in one poll are one alert to the tracker: the one that
+// started first is kept (Alertmanager's merge keeps the earliest start),
+// whatever order they come in, so that the choice does not flip from poll
+// to poll and make the alert look re-fired.
+func (d *leanDecoder) add(snap *Snapshot, c cached) {
+	fp := c.a.Fingerprint
+	if i, dup := d.pos[fp]; dup {
+		if c.a.StartsAt.Before(snap.Alerts[i].StartsAt) {
+			snap.Alerts[i] = c.a
+			d.next[fp] = c
+		}
+		return
+	}
+	d.pos[fp] = len(snap.Alerts)
+	d.next[fp] = c
+	snap.Alerts = append(snap.Alerts, c.a)
 }
 
 // str returns b as an interned string: label names and values repeat

@@ -339,3 +339,20 @@ func BenchmarkTrackerObserve(b *testing.B) {
 		})
 	}
 }
+
+// Two alerts with one fingerprint in one poll: the one that started first
+// is kept, whatever their order, poll after poll.
+func TestLeanDecoderDuplicateFingerprints(t *testing.T) {
+	early := `{"labels":{"alertname":"A","v":"1"},"fingerprint":"f1","startsAt":"2026-01-02T03:00:00Z","status":{"state":"active"}}`
+	late := `{"labels":{"alertname":"A","v":"2"},"fingerprint":"f1","startsAt":"2026-01-02T04:00:00Z","status":{"state":"active"}}`
+	d := newLeanDecoder()
+	for i, body := range []string{"[" + early + "," + late + "]", "[" + late + "," + early + "]", "[" + early + "," + late + "]", "[" + late + "," + early + "]"} {
+		s, err := d.decode(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Alerts) != 1 || s.Alerts[0].Labels["v"] != "1" {
+			t.Fatalf("poll %d: %+v, want only the earlier alert", i, s.Alerts)
+		}
+	}
+}

@@ -26,13 +26,7 @@ type Tracked struct {
 // them) or whose fingerprint is fp.
 func (t *Tracker) find(now time.Time, ms labels.Matchers, fp string) []Tracked {
 	var out []Tracked
-	var hold time.Time
-	if t.Holding(now) {
-		hold = t.restartedAt.Add(t.cfg.RestartGrace)
-		if u := t.uptime.Add(t.cfg.RestartGrace); u.After(hold) {
-			hold = u
-		}
-	}
+	hold := t.holdUntil(now)
 	for _, key := range t.cache.Keys() {
 		e, _ := t.cache.Peek(key)
 		if fp != "" && key != fp {

@@ -58,8 +58,12 @@ type Tracker struct {
 	removed bool // set while the tracker itself removes an entry
 	size    int  // the cache's current size
 
-	uptime        time.Time
-	restartedAt   time.Time
+	uptime      time.Time
+	restartedAt time.Time
+	// holdSince is when the current hold of resolutions began: a hold
+	// lasts at most maxHold from then.
+	holdSince     time.Time
+	warnedFlap    bool
 	warnedGrowing bool
 	// gen counts changes worth saving: new, resolved, removed or
 	// re-statused incarnations, absences noticed. Resends that only move
@@ -98,11 +102,63 @@ func (t *Tracker) onEvict(fp string, e *entry) {
 
 // Holding reports whether resolutions are held at now because Alertmanager
 // restarted recently.
-func (t *Tracker) Holding(now time.Time) bool {
-	if !t.restartedAt.IsZero() && now.Sub(t.restartedAt) < t.cfg.RestartGrace {
-		return true
+func (t *Tracker) Holding(now time.Time) bool { return !t.holdUntil(now).IsZero() }
+
+// maxHold is how long one hold may last at most, in restart graces.
+const maxHold = 2
+
+// holdUntil returns when the current hold of resolutions ends, or zero if
+// none is on. A hold lasts the restart grace after Alertmanager's latest
+// restart (a change of its uptime), or after it started if it is that
+// young; but never longer than maxHold restart graces from when it began,
+// so that an uptime changing on every poll (or one in the future) cannot
+// hold resolutions forever.
+func (t *Tracker) holdUntil(now time.Time) time.Time {
+	grace := t.cfg.RestartGrace
+	var until time.Time
+	if !t.restartedAt.IsZero() {
+		until = t.restartedAt.Add(grace)
 	}
-	return !t.uptime.IsZero() && now.Sub(t.uptime) < t.cfg.RestartGrace
+	if !t.uptime.IsZero() {
+		if u := t.uptime.Add(grace); u.After(until) {
+			until = u
+		}
+	}
+	if !t.holdSince.IsZero() {
+		if limit := t.holdSince.Add(maxHold * grace); until.After(limit) {
+			until = limit
+		}
+	}
+	if !until.After(now) {
+		return time.Time{}
+	}
+	return until
+}
+
+// observeUptime notices Alertmanager restarts.
+func (t *Tracker) observeUptime(now, uptime time.Time) {
+	if uptime.IsZero() || uptime.Equal(t.uptime) {
+		return
+	}
+	t.gen++
+	// A restart after a quiet restart grace begins a new hold; one within
+	// it (Alertmanager crash-looping) extends the current hold, up to
+	// maxHold.
+	quiet := t.restartedAt.IsZero() || now.Sub(t.restartedAt) >= t.cfg.RestartGrace
+	switch {
+	case t.uptime.IsZero():
+		t.holdSince = now // the first poll: Alertmanager may be young
+	case quiet || t.holdSince.IsZero():
+		t.holdSince, t.warnedFlap = now, false
+		t.log.Info("Alertmanager restarted; holding resolutions", "uptime", uptime, "for", t.cfg.RestartGrace)
+	case now.Sub(t.holdSince) >= maxHold*t.cfg.RestartGrace && !t.warnedFlap:
+		t.warnedFlap = true
+		t.log.Warn("Alertmanager's uptime keeps changing; resolutions are no longer held for it", "uptime", uptime, "held_since", t.holdSince)
+	}
+	if !t.uptime.IsZero() {
+		t.restartedAt = now
+	}
+	t.uptime = uptime
 }
 
 // Observe feeds one successful poll and returns every incarnation the rest
@@ -111,16 +167,7 @@ func (t *Tracker) Holding(now time.Time) bool {
 // says nothing about absence.
 func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 	t.poll++
-	if !snap.Uptime.IsZero() {
-		if !snap.Uptime.Equal(t.uptime) {
-			t.gen++
-		}
-		if !t.uptime.IsZero() && !snap.Uptime.Equal(t.uptime) {
-			t.restartedAt = now
-			t.log.Info("Alertmanager restarted; holding resolutions", "uptime", snap.Uptime, "for", t.cfg.RestartGrace)
-		}
-		t.uptime = snap.Uptime
-	}
+	t.observeUptime(now, snap.Uptime)
 	t.grow(len(snap.Alerts) + len(snap.Incomplete))
 
 	// Known alerts first, so that they are the most recently used before

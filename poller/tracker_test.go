@@ -1037,3 +1037,51 @@ func TestTrackerLaterStartsAtDuringRestartIsSameIncarnation(t *testing.T) {
 		t.Errorf("after the restart grace a later startsAt should resolve the old incarnation and start a new one: %+v", incs)
 	}
 }
+
+// An uptime that changes on every poll (a crash-looping Alertmanager, or a
+// hostile one) holds resolutions for at most twice the restart grace; so
+// does an uptime in the future.
+func TestTrackerRestartHoldIsBounded(t *testing.T) {
+	grace := testTrackerConfig().RestartGrace // 2m
+	t.Run("uptime changing every poll", func(t *testing.T) {
+		h := newTrackerHarness(t, testTrackerConfig())
+		a := newAlert("A", at(-60))
+		h.observe(0, a)
+		var resolvedAt int
+		for sec := 10; sec <= 600 && resolvedAt == 0; sec += 10 {
+			incs := h.observeSnap(sec, Snapshot{Uptime: at(sec - 1)})
+			if inc := only(t, incs, a.Fingerprint); inc.Status == alert.Resolved {
+				resolvedAt = sec
+			}
+		}
+		// The hold began at t=10 and ends at most 2 graces later.
+		if limit := 10 + int(2*grace/time.Second); resolvedAt == 0 || resolvedAt > limit {
+			t.Fatalf("resolved at t=%ds, want by t=%ds", resolvedAt, limit)
+		}
+		if h.tr.Holding(at(resolvedAt)) {
+			t.Error("still holding")
+		}
+	})
+	t.Run("uptime in the future", func(t *testing.T) {
+		h := newTrackerHarness(t, testTrackerConfig())
+		a := newAlert("A", at(-60))
+		h.tr.Observe(at(0), Snapshot{Alerts: []alert.Alert{a}, Uptime: at(24 * 3600)})
+		if !h.tr.Holding(at(10)) {
+			t.Fatal("not holding for a young Alertmanager")
+		}
+		if h.tr.Holding(at(int(2*grace/time.Second) + 1)) {
+			t.Error("an uptime in the future holds resolutions past twice the restart grace")
+		}
+	})
+	t.Run("a restart after a quiet time holds again", func(t *testing.T) {
+		h := newTrackerHarness(t, testTrackerConfig())
+		a := newAlert("A", at(-60))
+		h.observe(0, a)
+		h.observeSnap(10, Snapshot{Alerts: []alert.Alert{a}, Uptime: at(5)})
+		h.observeSnap(1000, Snapshot{Alerts: []alert.Alert{a}, Uptime: at(5)})
+		h.observeSnap(1010, Snapshot{Alerts: []alert.Alert{a}, Uptime: at(1005)})
+		if !h.tr.Holding(at(1100)) {
+			t.Error("a later restart is not held")
+		}
+	})
+}
