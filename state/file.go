@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/amtenant/amtenant/alert"
@@ -150,7 +152,7 @@ var ErrSetAside = errors.New("state file set aside")
 // wrapping ErrSetAside says why and where it went; the caller logs it and
 // starts fresh.
 func Load(path string, now time.Time) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, MaxFileSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -177,4 +179,37 @@ func Load(path string, now time.Time) (*File, error) {
 		return nil, fmt.Errorf("%w: %w; and it could not be renamed: %w", ErrSetAside, why, err)
 	}
 	return nil, fmt.Errorf("%w as %s: %w", ErrSetAside, aside, why)
+}
+
+// MaxFileSize bounds the state file read at start (50,000 alerts make
+// about 50 MB).
+const MaxFileSize = 512 << 20
+
+// readRegular reads path if it is a regular file of at most limit bytes.
+// It is opened without blocking and checked before it is read, so that a
+// FIFO or a device in its place cannot hang or bloat the start-up.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s is %d MiB, more than the %d MiB a state file may be", path, fi.Size()>>20, limit>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s grew past %d MiB while being read", path, limit>>20)
+	}
+	return b, nil
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,5 +331,40 @@ func TestSaveFailureKeepsPreviousFile(t *testing.T) {
 	}
 	if string(after) != string(before) {
 		t.Error("a failed save changed the file")
+	}
+}
+
+// A FIFO, a device or an oversized file in place of the state file is
+// refused at once, never read: start-up neither hangs nor bloats.
+func TestLoadRefusesNonRegularAndHugeFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Load(fifo, t0); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Load(FIFO): %v, want a clear refusal", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load hangs on a FIFO")
+	}
+	if _, err := Load("/dev/zero", t0); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Load(/dev/zero): %v, want a clear refusal", err)
+	}
+	huge := filepath.Join(dir, "huge.json")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(MaxFileSize + 1); err != nil { // sparse: costs no disk
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := Load(huge, t0); err == nil || !strings.Contains(err.Error(), "more than the 512 MiB") {
+		t.Errorf("Load(huge): %v, want a clear refusal", err)
 	}
 }
