@@ -2,6 +2,7 @@ package senders
 
 import (
 	"fmt"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -104,4 +105,54 @@ func TestApplyDoesNotBlockSync(t *testing.T) {
 	if err := <-applied; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The global Secret arriving (or changing) while a notification is in
+// flight rebuilds the channels but lets that notification finish: it is
+// neither canceled with a misleading "shutdown" nor sent twice.
+func TestGlobalChangeLetsSendsFinish(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	s := newSink(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	opts := testOptions(t, NewGuard(nil))
+	opts.AttemptTimeout = time.Minute
+	m, reg := startManager(t, opts)
+	// Registered last, so run first: a failure does not leave the sink's
+	// handler hanging.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	spec := webhookSpec("team-a/hook", false, s.URL())
+	mustApply(t, m, spec)
+	syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
+	eventually(t, 5*time.Second, func() bool { return s.count() == 1 && inFlight(m, spec.ID) }, say("not in flight"))
+	if err := m.SetGlobal(kv(KeyGlobal, "resolve_timeout: 5m\n")); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, m, spec) // the controller applies every channel again
+	once.Do(func() { close(release) })
+	waitDelivered(t, reg, "webhook", 1)
+	for range 5 {
+		syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
+	}
+	consistently(t, 200*time.Millisecond, func() bool { return s.count() == 1 }, say("requests: %d, want 1", s.countAny))
+}
+
+func inFlight(m *Manager, id string) bool {
+	m.mu.Lock()
+	c := m.channels[id]
+	m.mu.Unlock()
+	for _, tg := range c.targets {
+		tg.d.Lock()
+		defer tg.d.Unlock()
+		for _, mb := range tg.d.members {
+			if mb.inflight {
+				return true
+			}
+		}
+	}
+	return false
 }

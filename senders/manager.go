@@ -3,6 +3,7 @@ package senders
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -100,16 +101,27 @@ type Manager struct {
 }
 
 type builtChannel struct {
-	spec    channel.Spec
-	hash    [32]byte
-	types   []string
-	targets map[string]*target
-	stop    context.CancelFunc
+	spec channel.Spec
+	hash [32]byte
+	// specHash is hash without the global defaults: whether the channel's
+	// own Secret changed.
+	specHash [32]byte
+	types    []string
+	targets  map[string]*target
+	stop     context.CancelFunc
 	// cancelSends cancels this version's notifications in flight: when a
 	// channel is edited or deleted, retries against its old configuration
 	// stop, and the alerts they held are sent again by the new version.
-	cancelSends context.CancelFunc
+	// (A change of the global defaults alone lets them finish.)
+	cancelSends context.CancelCauseFunc
 }
+
+// Why a channel's notifications in flight were canceled (the cause of
+// their context), for the log.
+var (
+	errChannelChanged = errors.New("the channel's Secret changed")
+	errChannelRemoved = errors.New("the channel was removed")
+)
 
 // NewManager returns a Manager with no channels. reg may be nil.
 func NewManager(opts Options, reg prometheus.Registerer) *Manager {
@@ -168,7 +180,7 @@ func (m *Manager) startLocked(c *builtChannel) {
 		return
 	}
 	ctx, stop := context.WithCancel(m.loopCtx)
-	sendCtx, cancelSends := context.WithCancel(m.sendCtx)
+	sendCtx, cancelSends := context.WithCancelCause(m.sendCtx)
 	c.stop, c.cancelSends = stop, cancelSends
 	for _, t := range c.targets {
 		m.runs.Add(1)
@@ -287,9 +299,15 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 		}
 		c.targets[in.key()] = newTarget(spec.ID, in, d, red, &m.opts, m.m, m.log)
 	}
+	c.specHash = m.hashOf(spec, 0)
 	if old != nil && old.stop != nil {
 		old.stop()
-		old.cancelSends()
+		if old.specHash != c.specHash {
+			old.cancelSends(errChannelChanged)
+		}
+		// Only the global defaults changed: what the old version is
+		// sending finishes (a notification canceled half-way could arrive
+		// twice); the new version takes over the schedule.
 	}
 	m.channels[spec.ID] = c
 	if m.started {
@@ -299,14 +317,14 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 	return types, nil
 }
 
-// Remove deletes a channel. Notifications in flight finish.
+// Remove deletes a channel and cancels its notifications in flight.
 func (m *Manager) Remove(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c, ok := m.channels[id]; ok {
 		if c.stop != nil {
 			c.stop()
-			c.cancelSends()
+			c.cancelSends(errChannelRemoved)
 		}
 		delete(m.channels, id)
 		m.gen.Add(1)
@@ -333,9 +351,11 @@ func (m *Manager) Sync(now time.Time, byChannel map[string][]*alert.Incarnation)
 	}
 }
 
-func (m *Manager) hash(spec channel.Spec) [32]byte {
+func (m *Manager) hash(spec channel.Spec) [32]byte { return m.hashOf(spec, m.globalID) }
+
+func (m *Manager) hashOf(spec channel.Spec, globalID uint64) [32]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00%v\x00", spec.ID, spec.Trusted, m.globalID,
+	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00%v\x00", spec.ID, spec.Trusted, globalID,
 		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.GroupInterval, spec.Policy.RepeatInterval)
 	keys := make([]string, 0, len(spec.Data))
 	for k := range spec.Data {

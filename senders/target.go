@@ -166,7 +166,11 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 			return delivered
 		}
 		if ctx.Err() != nil {
-			log.Warn("Notification not delivered before shutdown", "err", truncateError(t.red.String(err.Error())))
+			if cause := context.Cause(ctx); errors.Is(cause, errChannelChanged) || errors.Is(cause, errChannelRemoved) {
+				log.Info("Notification canceled; the channel's new configuration sends it, if it still exists", "cause", cause.Error())
+			} else {
+				log.Warn("Notification not delivered before shutdown", "err", truncateError(t.red.String(err.Error())))
+			}
 			return canceled
 		}
 		reason := failureReason(err)
