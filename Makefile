@@ -5,7 +5,7 @@ CACHE   := $(CURDIR)/.cache
 AM_VERSION := v0.31.1
 ALERTMANAGER := $(CACHE)/bin/alertmanager
 
-.PHONY: all build demo bench test unit integration vet fmt-check clean alertmanager kube-apiserver etcd
+.PHONY: all build demo bench test unit fuzz integration vet fmt-check clean alertmanager kube-apiserver etcd
 
 all: build
 
@@ -28,7 +28,7 @@ bench: build $(ALERTMANAGER)
 
 ## test: every test: formatting, vet, unit tests with the race detector,
 ## and the end-to-end suite against a real Alertmanager.
-test: fmt-check vet unit integration
+test: fmt-check vet unit fuzz integration
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \
@@ -39,6 +39,14 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+## fuzz: each fuzz target for a short fixed time (FUZZTIME), on top of
+## its corpus in testdata/fuzz (which `make unit` replays).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLeanDecoder$$' -fuzztime $(FUZZTIME) ./poller/
+	$(GO) test -run '^$$' -fuzz '^FuzzChannelSecret$$' -fuzztime $(FUZZTIME) ./senders/
+	$(GO) test -run '^$$' -fuzz '^FuzzGuardAddress$$' -fuzztime $(FUZZTIME) ./senders/
 
 integration: $(ALERTMANAGER) kube-apiserver etcd
 	AMTENANT_ALERTMANAGER=$(ALERTMANAGER) AMTENANT_KUBE_APISERVER=$(CACHE)/bin/kube-apiserver \

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -139,6 +140,9 @@ func redactorFor(spec channel.Spec, global *globalConfig) *Redactor {
 }
 
 // yamlStrings returns every scalar of a YAML document, as strings.
+// fieldName is the shape of Alertmanager's configuration keys.
+var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
 func yamlStrings(raw []byte) []string {
 	var doc any
 	if yaml.Unmarshal(raw, &doc) != nil {
@@ -155,6 +159,14 @@ func yamlStrings(raw []byte) []string {
 			}
 			walk(m)
 		case map[string]any:
+			// Keys are quoted by errors ("unknown key …"): one that is not
+			// shaped like a field name may be a value written in the wrong
+			// place.
+			for k := range t {
+				if !fieldName.MatchString(k) {
+					out = append(out, k)
+				}
+			}
 			// A basic_auth block: the header a receiver may echo.
 			if u, ok := t["username"].(string); ok {
 				if p, ok := t["password"].(string); ok {

@@ -285,3 +285,29 @@ func TestGuardCheckHost(t *testing.T) {
 		})
 	}
 }
+
+// FuzzGuardAddress: whatever address a tenant writes, its zone and IPv4
+// mapping never change the verdict, and loopback, link-local and the pod's
+// own addresses are always denied by the default guard.
+func FuzzGuardAddress(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "::1%lo", "fe80::1%eth0", "::ffff:169.254.169.254", "10.9.8.7", "fd12::7%1", "8.8.8.8", "2001:db8::1"} {
+		f.Add(s)
+	}
+	g := defaultGuard(&testing.T{})
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return
+		}
+		plain := a.Unmap().WithZone("")
+		if g.Denied(a) != g.Denied(plain) {
+			t.Fatalf("Denied(%s) = %t but Denied(%s) = %t", a, g.Denied(a), plain, g.Denied(plain))
+		}
+		if (plain.IsLoopback() || plain.IsLinkLocalUnicast() || plain.IsUnspecified() || slices.Contains(ownAddrs, plain)) && !g.Denied(a) {
+			t.Fatalf("%s is allowed", a)
+		}
+		if err := g.control("tcp", netip.AddrPortFrom(a, 80).String(), nil); (err != nil) != g.Denied(a) {
+			t.Fatalf("control(%s) = %v, Denied = %t", a, err, g.Denied(a))
+		}
+	})
+}

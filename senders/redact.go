@@ -3,9 +3,15 @@ package senders
 import (
 	"encoding/base64"
 	"net/url"
+	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/prometheus/alertmanager/config"
+
+	"github.com/amtenant/amtenant/senders/robot"
 )
 
 // backquoted matches the values yaml.v2 quotes in its errors
@@ -15,8 +21,13 @@ var backquoted = regexp.MustCompile("`[^`]*`")
 // scrubYAML removes quoted values from YAML decoder errors: the value of a
 // mistyped field may well be a secret.
 func scrubYAML(msg string) string {
-	return backquoted.ReplaceAllString(msg, "`<redacted>`")
+	msg = backquoted.ReplaceAllString(msg, "`<redacted>`")
+	// A local tag (!anything) is the document's text too; YAML's own
+	// (!!str) are kept.
+	return localTag.ReplaceAllString(msg, "$1!<redacted>")
 }
+
+var localTag = regexp.MustCompile(`(^|\s)![^!\s]\S*`)
 
 // Redactor removes known secret values from text that is about to be
 // logged, put in an Event or returned as an error.
@@ -75,11 +86,19 @@ func (r *Redactor) String(s string) string {
 const minSegmentLen = 12
 
 // derived returns the forms in which a receiver may echo a secret value
-// back: a URL's path, query, password and long path segments (a receiver
-// answering "no such hook /services/T0/B0/XYZ"), and the URL escaped.
+// back or an error may quote it: Go-quoted, URL-escaped, and a URL's path,
+// query, password and long path segments (a receiver answering "no such
+// hook /services/T0/B0/XYZ").
 func derived(v string) []string {
 	v = strings.TrimSpace(v)
-	out := []string{url.QueryEscape(v), url.PathEscape(v)}
+	// Go-quoted (errors quote values with %q), URL-escaped, long runs.
+	q := strconv.Quote(v)
+	out := []string{q[1 : len(q)-1], url.QueryEscape(v), url.PathEscape(v)}
+	for _, run := range tokenRun.FindAllString(v, 64) {
+		if !configKeys[run] {
+			out = append(out, run)
+		}
+	}
 	u, err := url.Parse(v)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return out
@@ -102,7 +121,43 @@ func derived(v string) []string {
 	return out
 }
 
+// tokenRun is a run of token characters; runs of at least minSegmentLen
+// are redacted on their own, since an error may quote only part of a value
+// (a URL without its fragment, a host).
+var tokenRun = regexp.MustCompile(`[A-Za-z0-9_\-+/=]{12,}`)
+
 // basicAuth is the credential of an HTTP Basic Authorization header.
 func basicAuth(user, password string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }
+
+// configKeys are the keys of Alertmanager's receiver schema and the
+// robots', at any depth: long ones ("credentials_file") are not secrets,
+// and redacting them would make every error about them unreadable.
+var configKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map || t.Kind() == reflect.Array {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+				keys[name] = true
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[config.Receiver]())
+	walk(reflect.TypeFor[config.GlobalConfig]())
+	for _, t := range robot.ConfigTypes() {
+		walk(t)
+	}
+	return keys
+}()
