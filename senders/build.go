@@ -75,6 +75,9 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 		if err := checkTenantSNS(body, os.Getenv("AWS_CA_BUNDLE") != ""); err != nil {
 			return nil, typeNames, err
 		}
+		if err := checkTemplates(body); err != nil {
+			return nil, typeNames, err
+		}
 		g = tenantGlobal(global.values, body)
 		httpOpts = boundedHTTPOptions(b.guard.DialContext)
 	}
