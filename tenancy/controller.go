@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -29,10 +31,16 @@ type Builder interface {
 	SetGlobal(data map[string][]byte) error
 }
 
-// Reporter tells users about their Secrets where they look: the log, and
-// in Kubernetes mode, Events on the Secret.
+// Reporter tells users about their Secrets and Namespaces where they look:
+// the log, and in Kubernetes mode, Events on the object.
 type Reporter interface {
-	Report(s *corev1.Secret, warning bool, reason, message string)
+	Report(obj Object, warning bool, reason, message string)
+}
+
+// Object is a Kubernetes object reported on (a Secret, a Namespace).
+type Object interface {
+	runtime.Object
+	metav1.Object
 }
 
 // Event reasons (a contract for users filtering Events).
@@ -41,6 +49,9 @@ const (
 	ReasonTenantClaimIgnored = "TenantClaimIgnored"
 	ReasonChannelReady       = "ChannelReady"
 	ReasonInvalidGlobal      = "InvalidGlobal"
+	// ReasonTenantNameShared is reported on a namespace without a tenant
+	// label whose name other namespaces name as their tenant.
+	ReasonTenantNameShared = "TenantNameShared"
 )
 
 // Controller keeps the channels and the router in line with the Secrets
@@ -187,6 +198,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.syncSecret(s.Namespace + "/" + s.Name)
 		}
 	}
+	c.checkTenantNames()
 	c.router.SetReady()
 	c.mu.Lock()
 	c.synced = true
@@ -219,6 +231,7 @@ func (c *Controller) next() bool {
 	case "secret":
 		c.syncSecret(name)
 	case "namespace":
+		c.checkTenantNames()
 		// A relabelled namespace moves its channels and alerts to another
 		// tenant; its tenant channels' claims must be checked again.
 		for _, obj := range c.secrets.GetStore().List() {
@@ -337,7 +350,7 @@ func (c *Controller) syncGlobal() {
 
 // reportOnce reports only what changed, so that resyncs and unrelated
 // updates do not repeat the same message.
-func (c *Controller) reportOnce(s *corev1.Secret, key string, warning bool, reason, msg string) {
+func (c *Controller) reportOnce(s Object, key string, warning bool, reason, msg string) {
 	c.mu.Lock()
 	last := c.reported[key]
 	c.reported[key] = reason + "\x00" + msg
@@ -346,6 +359,58 @@ func (c *Controller) reportOnce(s *corev1.Secret, key string, warning bool, reas
 		return
 	}
 	c.report.Report(s, warning, reason, msg)
+}
+
+// checkTenantNames reports every namespace without a tenant label whose
+// name other namespaces give as their tenant: by the tenancy rule it is
+// that tenant too, sharing its alerts and channels, which may not be what
+// anyone meant. Labelling it with its own name confirms it.
+func (c *Controller) checkTenantNames() {
+	claimed := map[string][]string{} // tenant → namespaces labelled with it
+	unlabelled := map[string]*corev1.Namespace{}
+	for _, obj := range c.namespaces.GetStore().List() {
+		ns, ok := obj.(*corev1.Namespace)
+		if !ok {
+			continue
+		}
+		if t := ns.Labels[c.cfg.NamespaceTenantLabel]; t != "" {
+			if t != ns.Name {
+				claimed[t] = append(claimed[t], ns.Name)
+			}
+		} else {
+			unlabelled[ns.Name] = ns
+		}
+	}
+	for name, ns := range unlabelled {
+		key := "namespace/" + name + "#tenant"
+		others := claimed[name]
+		if len(others) == 0 {
+			c.forget(key)
+			continue
+		}
+		sort.Strings(others)
+		c.reportOnce(ns, key, true, ReasonTenantNameShared, fmt.Sprintf(
+			"namespace %s has no %s label, so it is its own tenant %q, and namespaces %s are labelled %s=%s: all are one tenant, sharing alerts and channels; label %s with %s=%s to confirm, or choose another tenant name",
+			name, c.cfg.NamespaceTenantLabel, name, strings.Join(others, ", "), c.cfg.NamespaceTenantLabel, name, name, c.cfg.NamespaceTenantLabel, name))
+	}
+	for key := range c.reportedKeys("namespace/") {
+		if _, ok := unlabelled[strings.TrimSuffix(strings.TrimPrefix(key, "namespace/"), "#tenant")]; !ok {
+			c.forget(key)
+		}
+	}
+}
+
+// reportedKeys returns the reported keys with prefix.
+func (c *Controller) reportedKeys(prefix string) map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]bool{}
+	for k := range c.reported {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 func (c *Controller) forget(key string) {
@@ -383,10 +448,14 @@ func labelsChanged(old, cur any) bool {
 type LogReporter struct{ Log *slog.Logger }
 
 // Report logs the report at Warn or Info.
-func (r LogReporter) Report(s *corev1.Secret, warning bool, reason, message string) {
+func (r LogReporter) Report(obj Object, warning bool, reason, message string) {
+	key, name := "secret", obj.GetNamespace()+"/"+obj.GetName()
+	if _, ok := obj.(*corev1.Namespace); ok {
+		key, name = "namespace", obj.GetName()
+	}
 	if warning {
-		r.Log.Warn(message, "secret", s.Namespace+"/"+s.Name, "reason", reason)
+		r.Log.Warn(message, key, name, "reason", reason)
 		return
 	}
-	r.Log.Info(message, "secret", s.Namespace+"/"+s.Name, "reason", reason)
+	r.Log.Info(message, key, name, "reason", reason)
 }

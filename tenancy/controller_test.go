@@ -833,3 +833,30 @@ func TestLogReporter(t *testing.T) {
 		t.Errorf("line 0 = %q, want the reason", lines[0])
 	}
 }
+
+// An unlabelled namespace whose name other namespaces give as their tenant
+// is that tenant too: reported on the namespace, once, and no longer once
+// it is labelled to confirm or the others move.
+func TestControllerReportsSharedTenantName(t *testing.T) {
+	e := newCtrlEnv(t,
+		newNamespace("alpha", nil),
+		newNamespace("team-a", tenantLabel("alpha")),
+		newNamespace("team-b", nil),
+	)
+	e.start(t)
+	eventually(t, "TenantNameShared on alpha", func() bool { return len(e.rep.find("/alpha", ReasonTenantNameShared)) == 1 })
+	r := e.rep.find("/alpha", ReasonTenantNameShared)[0]
+	if !r.warning || !strings.Contains(r.message, "namespaces team-a are labelled amtenant.io/tenant=alpha") {
+		t.Errorf("report: %+v", r)
+	}
+	if n := len(e.rep.find("/team-b", ReasonTenantNameShared)); n != 0 {
+		t.Errorf("team-b reported %d times; nobody shares its name", n)
+	}
+	// Confirmed by labelling alpha with its own name: no further report.
+	e.relabelNamespace(t, "alpha", tenantLabel("alpha"))
+	e.relabelNamespace(t, "team-b", tenantLabel("alpha")) // another joins, knowingly
+	e.barrier(t)
+	if n := len(e.rep.find("/alpha", ReasonTenantNameShared)); n != 1 {
+		t.Errorf("reported %d times after the confirmation, want the first report only", n)
+	}
+}

@@ -34,7 +34,7 @@ func NewEventReporter(client kubernetes.Interface, host string, log *slog.Logger
 }
 
 // Report logs and records an Event.
-func (r *EventReporter) Report(s *corev1.Secret, warning bool, reason, message string) {
+func (r *EventReporter) Report(s Object, warning bool, reason, message string) {
 	LogReporter{Log: r.log}.Report(s, warning, reason, message)
 	typ := corev1.EventTypeNormal
 	if warning {

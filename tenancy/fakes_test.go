@@ -200,10 +200,10 @@ type report struct {
 	message string
 }
 
-func (r *recReporter) Report(s *corev1.Secret, warning bool, reason, message string) {
+func (r *recReporter) Report(s Object, warning bool, reason, message string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.reports = append(r.reports, report{s.Namespace + "/" + s.Name, warning, reason, message})
+	r.reports = append(r.reports, report{s.GetNamespace() + "/" + s.GetName(), warning, reason, message})
 }
 
 // find returns the reports about a Secret with a reason.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/amtenant/amtenant/senders"
@@ -95,8 +94,8 @@ type recordingReporter struct {
 	got map[string]string
 }
 
-func (r *recordingReporter) Report(s *corev1.Secret, _ bool, reason, msg string) {
+func (r *recordingReporter) Report(s tenancy.Object, _ bool, reason, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.got[s.Namespace+"/"+s.Name] = reason + ": " + msg
+	r.got[s.GetNamespace()+"/"+s.GetName()] = reason + ": " + msg
 }
