@@ -2,6 +2,7 @@ package senders
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"text/template/parse"
 )
@@ -76,8 +77,13 @@ func checkTemplate(path, text string) error {
 		return nil
 	}
 	m := &templateMeter{trees: trees, cost: map[string]int{}, active: map[string]bool{}}
-	for name, tree := range trees {
-		if tree.Root == nil {
+	names := make([]string, 0, len(trees))
+	for name := range trees {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same error every time
+	for _, name := range names {
+		if trees[name].Root == nil {
 			continue
 		}
 		steps, err := m.tree(name)
