@@ -103,6 +103,27 @@ func TestKubeRoutingHotReloadAndEvents(t *testing.T) {
 			t.Errorf("an Event contains a secret value: %s", e)
 		}
 	}
+
+	// Delivery health on the channel's Secret: failing then recovered on
+	// one that answers 500 twice; dropped on one that always refuses.
+	s.failPath("/flaky/d3livery5ecret", 500, 2)
+	s.failPath("/dead", 404, -1)
+	c.secret(t, channelSecret("k1-a", "flaky", nil, nil, map[string]string{"type": "webhook", "url": s.url("/flaky/d3livery5ecret")}))
+	c.secret(t, channelSecret("k1-a", "dead", nil, nil, map[string]string{"type": "webhook", "url": s.url("/dead")}))
+	eventually(t, 30*time.Second, "delivery health Events", func() bool {
+		has := func(name, prefix string) bool {
+			return slices.ContainsFunc(c.events(t, "k1-a", name), func(e string) bool { return strings.HasPrefix(e, prefix) })
+		}
+		return has("flaky", "Warning DeliveryFailing: webhook[0]: serverError") && has("flaky", "Normal DeliveryRecovered") &&
+			has("dead", "Warning DeliveryFailing: webhook[0]: clientError") && has("dead", "Warning NotificationDropped")
+	})
+	for _, name := range []string{"flaky", "dead"} {
+		for _, e := range c.events(t, "k1-a", name) {
+			if strings.Contains(e, "d3livery5ecret") {
+				t.Errorf("an Event contains a secret value: %s", e)
+			}
+		}
+	}
 	if strings.Contains(sc.proc.logText(), "t0ps3cret") || strings.Contains(sc.proc.logText(), "hunter2") {
 		t.Error("the log contains a secret value")
 	}

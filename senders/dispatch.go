@@ -112,6 +112,9 @@ type dispatch struct {
 	log map[string]*told
 	// attempts is the last delivery attempt per group, for diagnostics.
 	attempts map[string]Attempt
+	// failing is set from an integration's first failed attempt to its next
+	// delivery: health is reported on the transitions only.
+	failing bool
 	// wake wakes the scheduling loop of whichever target uses this state
 	// now (a rebuilt channel's new target).
 	wake chan struct{}

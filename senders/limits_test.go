@@ -156,3 +156,70 @@ func inFlight(m *Manager, id string) bool {
 	}
 	return false
 }
+
+// healthRec records delivery health reports.
+type healthRec struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (h *healthRec) DeliveryHealth(id string, warning bool, reason, message string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.got = append(h.got, fmt.Sprintf("%s %t %s %s", id, warning, reason, message))
+}
+
+func (h *healthRec) reasons() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, g := range h.got {
+		out = append(out, strings.Fields(g)[2])
+	}
+	return out
+}
+
+// A channel's deliveries are reported on their transitions: failing at
+// the first failure, recovered at the next delivery, and each notification
+// given up; never with a secret value.
+func TestDeliveryHealthReports(t *testing.T) {
+	t.Run("500 then 200", func(t *testing.T) {
+		s := newSink(t, statuses(500, 500, 200))
+		h := &healthRec{}
+		m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+		m.SetHealth(h)
+		mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()+"/tok3nInThePath1234"))
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		waitDelivered(t, reg, "webhook", 1)
+		eventually(t, 5*time.Second, func() bool { return len(h.reasons()) == 2 }, say("reports: %v", func() any { return h.got }))
+		if got := strings.Join(h.reasons(), ","); got != ReasonDeliveryFailing+","+ReasonDeliveryRecovered {
+			t.Errorf("reports: %v, want failing once then recovered", h.got)
+		}
+		for _, g := range h.got {
+			if strings.Contains(g, "tok3nInThePath1234") {
+				t.Errorf("a report shows the secret: %s", g)
+			}
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		s := newSink(t, statuses(404))
+		h := &healthRec{}
+		m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+		m.SetHealth(h)
+		spec := webhookSpec("team-a/hook", false, s.URL())
+		spec.Policy.GroupInterval = 100 * time.Millisecond
+		mustApply(t, m, spec)
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") >= 3 }, say("not dropped thrice"))
+		r := h.reasons()
+		failing := 0
+		for _, x := range r {
+			if x == ReasonDeliveryFailing {
+				failing++
+			}
+		}
+		if failing != 1 || r[0] != ReasonDeliveryFailing || r[1] != ReasonNotificationDropped || len(r) < 4 {
+			t.Errorf("reports: %v, want failing once, then one drop per attempt", h.got)
+		}
+	})
+}

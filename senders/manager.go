@@ -41,6 +41,9 @@ type Options struct {
 	RepeatInterval time.Duration
 	// Leadership says whether this replica delivers; nil: it always does.
 	Leadership Leadership
+	// Health, when set, is told when a channel's deliveries start failing,
+	// work again, or give a notification up (see SetHealth).
+	Health HealthReporter
 	// TakeoverWindow is how long after a batch became due a follower waits
 	// to see the leader alive before it counts the batch as delivered by
 	// the leader. See Leadership.
@@ -136,6 +139,26 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 		invalid:  map[string][]string{},
 		restored: map[string]state.Target{},
 	}
+}
+
+// HealthReporter tells users about their channel's deliveries where they
+// look (Events on the channel Secret). Messages hold no secret value.
+type HealthReporter interface {
+	DeliveryHealth(channelID string, warning bool, reason, message string)
+}
+
+// Reasons of delivery health reports (a contract: DESIGN.md §3).
+const (
+	ReasonDeliveryFailing     = "DeliveryFailing"
+	ReasonDeliveryRecovered   = "DeliveryRecovered"
+	ReasonNotificationDropped = "NotificationDropped"
+)
+
+// SetHealth sets where delivery health is reported; call it before Start.
+func (m *Manager) SetHealth(h HealthReporter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.opts.Health = h
 }
 
 // Start starts the delivery loops; channels applied later start at once.

@@ -161,6 +161,9 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 		cancel()
 		if err == nil {
 			t.record(b, Attempt{At: t.opts.Now(), Attempts: attempt, Outcome: OutcomeDelivered})
+			if t.setFailing(false) {
+				t.health(false, ReasonDeliveryRecovered, fmt.Sprintf("%s: delivering again", t.integ.key()))
+			}
 			t.m.notifications.WithLabelValues(t.integ.name).Inc()
 			log.Debug("Notification delivered", "attempt", attempt, "reason", b.reason)
 			return delivered
@@ -177,12 +180,16 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 		t.m.failed.WithLabelValues(t.integ.name, reason).Inc()
 		retry = retryable(retry, err, reason)
 		msg := truncateError(t.red.String(err.Error()))
+		if t.setFailing(true) {
+			t.health(true, ReasonDeliveryFailing, fmt.Sprintf("%s: %s: %s", t.integ.key(), reason, msg))
+		}
 		rec := Attempt{At: t.opts.Now(), Attempts: attempt, Outcome: OutcomeRetrying, Reason: reason, Error: msg}
 		if !retry {
 			rec.Outcome = OutcomeDropped
 			t.record(b, rec)
 			t.m.dropped.WithLabelValues(t.integ.name).Inc()
 			log.Error("Notification failed permanently; not retrying", "reason", reason, "err", msg)
+			t.health(true, ReasonNotificationDropped, fmt.Sprintf("%s: a notification of group %s was refused (%s): %s; tried again at the group's next interval", t.integ.key(), b.groupKey, reason, msg))
 			return dropped
 		}
 		wait := bo.NextBackOff()
@@ -191,6 +198,7 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 			t.record(b, rec)
 			t.m.dropped.WithLabelValues(t.integ.name).Inc()
 			log.Error("Notification failed; giving up after the maximum retry duration", "attempts", attempt, "reason", reason, "err", msg, "max_retry_duration", t.opts.MaxRetryDuration)
+			t.health(true, ReasonNotificationDropped, fmt.Sprintf("%s: a notification of group %s was given up after %d attempts (%s): %s; tried again at the group's next interval", t.integ.key(), b.groupKey, attempt, reason, msg))
 			return dropped
 		}
 		t.record(b, rec)
@@ -200,6 +208,23 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 			return canceled
 		case <-time.After(wait):
 		}
+	}
+}
+
+// setFailing records whether the integration is failing, and reports
+// whether that changed.
+func (t *target) setFailing(failing bool) bool {
+	t.d.Lock()
+	defer t.d.Unlock()
+	changed := t.d.failing != failing
+	t.d.failing = failing
+	return changed
+}
+
+// health reports on the channel's delivery health, if anyone listens.
+func (t *target) health(warning bool, reason, message string) {
+	if h := t.opts.Health; h != nil {
+		h.DeliveryHealth(t.channelID, warning, reason, message)
 	}
 }
 

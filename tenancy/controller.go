@@ -361,6 +361,18 @@ func (c *Controller) reportOnce(s Object, key string, warning bool, reason, msg 
 	c.report.Report(s, warning, reason, msg)
 }
 
+// DeliveryHealth reports on a channel's deliveries (failing, recovered, a
+// notification dropped) on its Secret, where its owner looks. The message
+// is the senders', already redacted.
+func (c *Controller) DeliveryHealth(channelID string, warning bool, reason, message string) {
+	obj, exists, err := c.secrets.GetStore().GetByKey(channelID)
+	s, _ := obj.(*corev1.Secret)
+	if err != nil || !exists || s == nil {
+		return // deleted meanwhile
+	}
+	c.report.Report(s, warning, reason, message)
+}
+
 // checkTenantNames reports every namespace without a tenant label whose
 // name other namespaces give as their tenant: by the tenancy rule it is
 // that tenant too, sharing its alerts and channels, which may not be what

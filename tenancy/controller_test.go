@@ -860,3 +860,19 @@ func TestControllerReportsSharedTenantName(t *testing.T) {
 		t.Errorf("reported %d times after the confirmation, want the first report only", n)
 	}
 }
+
+// Delivery health is reported on the channel's Secret; a channel whose
+// Secret is gone is not reported on.
+func TestControllerDeliveryHealth(t *testing.T) {
+	e := newCtrlEnv(t, newNamespace("team-a", nil), newChannel("team-a", "slack"))
+	e.start(t)
+	eventually(t, "synced", e.ctrl.HasSynced)
+	e.ctrl.DeliveryHealth("team-a/slack", true, "DeliveryFailing", "slack[0]: serverError: unexpected status code 500")
+	e.ctrl.DeliveryHealth("team-a/gone", true, "DeliveryFailing", "x")
+	if r := e.rep.find("team-a/slack", "DeliveryFailing"); len(r) != 1 || !r[0].warning || !strings.Contains(r[0].message, "500") {
+		t.Errorf("reports on the Secret: %+v", r)
+	}
+	if r := e.rep.find("team-a/gone", "DeliveryFailing"); len(r) != 0 {
+		t.Errorf("reported on a missing Secret: %+v", r)
+	}
+}

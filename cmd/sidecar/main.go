@@ -172,6 +172,9 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Delivery health goes where configuration problems go: Events on the
+	// channel's Secret.
+	mgr.SetHealth(ctrl)
 	ctrl.SetHealth(src.health)
 	p := poller.New(poller.Config{
 		Interval: o.PollInterval,
