@@ -47,7 +47,9 @@ func convert(payload models.GettableAlerts) (Snapshot, error) {
 			continue
 		}
 		seen[fp] = struct{}{}
-		if ga.StartsAt == nil || ga.Status == nil || ga.Status.State == nil || len(ls) == 0 {
+		// As the lean decoder: a zero start or an empty state is as good as
+		// none.
+		if ga.StartsAt == nil || time.Time(*ga.StartsAt).IsZero() || ga.Status == nil || ga.Status.State == nil || *ga.Status.State == "" || len(ls) == 0 {
 			snap.Incomplete = append(snap.Incomplete, fp)
 			continue
 		}

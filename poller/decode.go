@@ -2,6 +2,7 @@ package poller
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -222,7 +223,7 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 			return err
 		}
 		v := s.b[start:s.i]
-		switch string(key) {
+		switch canonical(key, alertKeys) {
 		case "labels":
 			sp.labels = v
 		case "annotations":
@@ -378,7 +379,7 @@ func (d *leanDecoder) status(raw []byte, a *alert.Alert) (string, error) {
 	var state string
 	s := scanner{b: raw}
 	err := s.object(func(key []byte) error {
-		switch string(key) {
+		switch canonical(key, statusKeys) {
 		case "state":
 			v, err := s.string()
 			state = d.str(v)
@@ -640,4 +641,27 @@ func unquote(q []byte) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// The keys the decoder reads, per object.
+var (
+	alertKeys  = []string{"labels", "annotations", "status", "startsAt", "endsAt", "updatedAt", "fingerprint", "generatorURL"}
+	statusKeys = []string{"state", "silencedBy", "inhibitedBy"}
+)
+
+// canonical returns the name among names that key spells, matched as
+// encoding/json (and so the generated client) matches object keys: exactly,
+// else ignoring case. "" if none.
+func canonical(key []byte, names []string) string {
+	for _, n := range names {
+		if string(key) == n {
+			return n
+		}
+	}
+	for _, n := range names {
+		if bytes.EqualFold(key, []byte(n)) {
+			return n
+		}
+	}
+	return ""
 }

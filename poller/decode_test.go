@@ -263,7 +263,10 @@ func FuzzLeanDecoder(f *testing.F) {
 		// lean decoder must find the same alerts.
 		got, err := newLeanDecoder().decode(bytes.NewReader(body))
 		want, werr := decodeGenerated(body)
-		if err == nil && werr == nil && len(got.Alerts) != len(want.Alerts) {
+		// An alert the lean decoder skips (malformed: the generated client
+		// may take it with zero values, or refuse the whole poll) is not
+		// compared.
+		if err == nil && werr == nil && len(got.Skipped) == 0 && len(got.Alerts) != len(want.Alerts) {
 			t.Errorf("lean found %d alerts, generated %d", len(got.Alerts), len(want.Alerts))
 		}
 	})
