@@ -227,9 +227,7 @@ func (d *dispatch) leave(m *member) {
 	}
 	delete(g.members, m.inc.Key())
 	m.g = nil
-	if len(g.members) == 0 && !g.inflight {
-		delete(d.groups, g.key)
-	}
+	d.dropIfEmpty(g)
 }
 
 // forget removes m altogether.

@@ -112,6 +112,15 @@ func (g *Guard) check(a netip.Addr) string {
 	if g == nil {
 		return ""
 	}
+	if g.own == nil {
+		return g.deniedBy(a, nil, true)
+	}
+	own, known := g.ownAddrs()
+	return g.deniedBy(a, own, known)
+}
+
+// deniedBy is check with the own addresses already looked up.
+func (g *Guard) deniedBy(a netip.Addr, own []netip.Addr, known bool) string {
 	a = normalizeAddr(a)
 	for _, p := range g.deny {
 		if p.Contains(a) {
@@ -121,7 +130,6 @@ func (g *Guard) check(a netip.Addr) string {
 	if g.own == nil {
 		return ""
 	}
-	own, known := g.ownAddrs()
 	if !known {
 		return a.String() + " (the sidecar's own addresses could not be listed)"
 	}
@@ -178,8 +186,13 @@ func (g *Guard) CheckHost(ctx context.Context, host string) error {
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", host, err)
 	}
+	// One lookup of the own addresses for all the name's addresses.
+	own, known := []netip.Addr(nil), true
+	if g.own != nil {
+		own, known = g.ownAddrs()
+	}
 	for _, a := range addrs {
-		if why := g.check(a); why != "" {
+		if why := g.deniedBy(a, own, known); why != "" {
 			return fmt.Errorf("%w: %s resolves to %s", ErrDenied, host, why)
 		}
 	}

@@ -254,6 +254,20 @@ func TestDroppedNotificationTriedAgain(t *testing.T) {
 			t.Errorf("delivered message: %+v, want the firing alert", msg)
 		}
 	})
+	t.Run("the global Secret changes", func(t *testing.T) {
+		s := newSink(t, statuses(404, 200))
+		m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+		spec := webhookSpec("team-a/hook", false, s.URL())
+		spec.Policy.GroupInterval = time.Hour
+		mustApply(t, m, spec)
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
+		if err := m.SetGlobal(kv(KeyGlobal, "resolve_timeout: 5m\n")); err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, m, spec) // the controller applies every channel again
+		waitDelivered(t, reg, "webhook", 1)
+	})
 }
 
 func TestFailingChannelDoesNotDelayOthers(t *testing.T) {
