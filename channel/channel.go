@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+
+	"github.com/amtenant/amtenant/policy"
 )
 
 // Spec is a validated channel declaration.
@@ -43,6 +45,9 @@ type Policy struct {
 	// RepeatInterval is how long a firing group waits before it is notified
 	// again.
 	RepeatInterval time.Duration
+	// Mute holds the channel's notifications inside its mute intervals and
+	// outside its active intervals; nothing is dropped meanwhile.
+	Mute policy.Mute
 }
 
 // GroupLabels returns the labels of ls that the policy groups by.

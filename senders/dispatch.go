@@ -406,14 +406,21 @@ func (d *dispatch) next() time.Time {
 }
 
 // due flushes the groups due at now: it returns the notifications to
-// send, and marks their members in flight.
+// send, and marks their members in flight. While the channel is muted
+// (its mute or active time intervals) groups are not flushed, as in
+// Alertmanager's time mute stage: nothing is sent, nothing counts as
+// told, and the first flush after the window opens sends what is pending.
 func (d *dispatch) due(now time.Time) []*batch {
 	var out []*batch
+	muted := d.policy.Mute.Muted(now)
 	for _, g := range d.groups {
 		if g.inflight || now.Before(g.next) {
 			continue
 		}
 		g.next = nextBoundary(g.next, d.groupInterval(), now)
+		if muted {
+			continue
+		}
 		if b := d.flush(g, now); b != nil {
 			out = append(out, b)
 		}

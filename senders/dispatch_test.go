@@ -13,6 +13,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	pol "github.com/amtenant/amtenant/policy"
 )
 
 const (
@@ -473,4 +474,45 @@ func TestDispatchGroupByChangeWhileInFlight(t *testing.T) {
 	if _, ok := d.log[grp("A").String()]; ok {
 		t.Error("the old group's log entry outlived the repeat interval")
 	}
+}
+
+// A muted channel holds its notifications: no flush sends or counts as
+// told inside the window, nothing is dropped, and the first flush after the
+// window opens sends what is pending, once.
+func TestDispatchMuted(t *testing.T) {
+	p := policyGI(gw, gi, ri)
+	iv, err := pol.ParseIntervals("- times: [{start_time: '12:10', end_time: '13:00'}]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Mute.Mute = iv
+	d := newDispatch(p, true)
+	a1 := firingAt(1, t0, "alertname", "A", "instance", "1")
+	d.sync(t0, incs(a1))
+	d.complete(dueOne(t, d, t0.Add(gw)), t0.Add(gw), true) // 12:00:30, before the window
+	told := *d.log[grp("A").String()]
+
+	a2 := firingAt(2, t0.Add(12*time.Minute), "alertname", "A", "instance", "2")
+	d.sync(t0.Add(12*time.Minute), incs(a1, a2))
+	d.sync(t0.Add(20*time.Minute), incs(resolvedAt(a1, t0.Add(20*time.Minute)), a2))
+	for at := t0.Add(gw + 3*gi); at.Before(t0.Add(time.Hour)); at = at.Add(gi) {
+		dueNone(t, d, at) // 12:15:30 … 12:55:30: muted
+	}
+	if got := *d.log[grp("A").String()]; !reflect.DeepEqual(got, told) {
+		t.Fatalf("the log changed while muted: %+v, was %+v", got, told)
+	}
+	if len(d.members) != 2 {
+		t.Fatalf("%d members, want both kept while muted", len(d.members))
+	}
+	b := dueOne(t, d, t0.Add(time.Hour+gw)) // 13:00:30, the window is over
+	wantBatch(t, b, grp("A"), []string{"A/2"}, []string{"A/1"}, notify.ReasonNewAlertsInGroup)
+	d.complete(b, t0.Add(time.Hour+gw), true)
+	dueNone(t, d, t0.Add(time.Hour+gw+gi))
+
+	// Active intervals: muted outside them.
+	p.Mute = pol.Mute{Active: iv}
+	d = newDispatch(p, true)
+	d.sync(t0, incs(a1))
+	dueNone(t, d, t0.Add(gw)) // 12:00:30: outside the active window
+	wantBatch(t, dueOne(t, d, t0.Add(gw+2*gi)), grp("A"), []string{"A/1"}, nil, notify.ReasonFirstNotification)
 }

@@ -5,13 +5,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/alertmanager/matcher/compat"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/policy"
 )
 
 // Labels and annotations of channel Secrets (DESIGN.md §3, a contract).
@@ -26,6 +25,8 @@ const (
 	AnnotationGroupWait      = "amtenant.io/group-wait"
 	AnnotationGroupInterval  = "amtenant.io/group-interval"
 	AnnotationRepeatInterval = "amtenant.io/repeat-interval"
+	AnnotationMuteIntervals  = "amtenant.io/mute-time-intervals"
+	AnnotationActiveInterval = "amtenant.io/active-time-intervals"
 
 	ScopeCluster = "cluster"
 	ScopeAll     = "all"
@@ -144,11 +145,7 @@ func (c *Config) classify(s *corev1.Secret, tenantOf func(ns string) (string, bo
 
 // ParseMatcher parses one matcher as Alertmanager v0.34 does by default:
 // the UTF-8 syntax, falling back to the classic one.
-var ParseMatcher = func(s string) (*labels.Matcher, error) {
-	return fallbackParser(s, "amtenant")
-}
-
-var fallbackParser = compat.FallbackMatcherParser(promslog.NewNopLogger())
+var ParseMatcher = policy.ParseMatcher
 
 // policy reads the routing annotations.
 func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
@@ -159,16 +156,21 @@ func (c *Config) policy(ann map[string]string) (channel.Policy, error) {
 		RepeatInterval: c.RepeatInterval,
 	}
 	if v, ok := ann[AnnotationMatch]; ok {
-		for i, line := range strings.Split(v, "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
+		ms, err := policy.ParseMatcherLines("annotation "+AnnotationMatch, v)
+		if err != nil {
+			return p, err
+		}
+		p.Matchers = ms
+	}
+	for _, a := range []struct {
+		key string
+		iv  *policy.Intervals
+	}{{AnnotationMuteIntervals, &p.Mute.Mute}, {AnnotationActiveInterval, &p.Mute.Active}} {
+		if v, ok := ann[a.key]; ok {
+			var err error
+			if *a.iv, err = policy.ParseIntervals(v); err != nil {
+				return p, fmt.Errorf("annotation %s: %w", a.key, err)
 			}
-			m, err := ParseMatcher(line)
-			if err != nil {
-				return p, fmt.Errorf("annotation %s, line %d: %w", AnnotationMatch, i+1, err)
-			}
-			p.Matchers = append(p.Matchers, m)
 		}
 	}
 	if v, ok := ann[AnnotationGroupBy]; ok {
