@@ -30,7 +30,7 @@ type Alerts interface {
 
 // Routes explains routing; the tenancy controller implements it.
 type Routes interface {
-	Explain(ls model.LabelSet) tenancy.Route
+	Explain(ls model.LabelSet, now time.Time) tenancy.Route
 }
 
 // Deliveries explains delivery state; the senders' manager implements it.
@@ -172,7 +172,7 @@ func Build(a Alerts, r Routes, d Deliveries, ms labels.Matchers, fp string, now 
 		if !t.MissingSince.IsZero() && t.Status != alert.Resolved {
 			ar.Status = "resolving"
 		}
-		route := r.Explain(t.Labels)
+		route := r.Explain(t.Labels, now)
 		ar.Tenant, ar.TenantReason = route.Tenant, route.TenantReason
 		for _, v := range route.Channels {
 			cr := ChannelReport{Verdict: v}
@@ -215,6 +215,9 @@ func summarize(ar AlertReport, t poller.Tracked, now time.Time) string {
 		return strings.Join(append(parts, "no channel receives it (see each channel's reason)"), "; ")
 	}
 	for _, c := range routed {
+		if c.Held != "" && t.Status != alert.Resolved {
+			parts = append(parts, c.Channel+": held back: "+c.Held)
+		}
 		for _, in := range c.Integrations {
 			parts = append(parts, c.Channel+" "+in.Integration+": "+integrationSummary(in, t, now))
 		}

@@ -47,7 +47,7 @@ func (f *fakeAlerts) query() (int, labels.Matchers, string) {
 // fakeRoutes returns the same route for every alert.
 type fakeRoutes struct{ route tenancy.Route }
 
-func (f fakeRoutes) Explain(model.LabelSet) tenancy.Route { return f.route }
+func (f fakeRoutes) Explain(model.LabelSet, time.Time) tenancy.Route { return f.route }
 
 // fakeDeliveries returns the states of each channel and records which
 // channels were asked about.

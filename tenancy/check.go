@@ -6,23 +6,28 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/amtenant/amtenant/policy"
 )
 
-// Problem is one thing wrong with a Secret, found by Check.
+// Problem is one thing wrong with a Secret or ConfigMap, found by Check.
 type Problem struct {
-	// Secret is "<namespace>/<name>".
-	Secret  string
+	// Object is "<namespace>/<name>", prefixed with "configmap " for a
+	// ConfigMap.
+	Object  string
 	Message string
 }
 
-func (p Problem) String() string { return p.Secret + ": " + p.Message }
+func (p Problem) String() string { return p.Object + ": " + p.Message }
 
-// Check validates Secrets offline with exactly the rules the controller
-// applies: tenancy labels and annotations, then the builder (the senders'
-// parsing, Alertmanager's validation and the tenant security rules). The
-// global Secret among them, if any, is applied first. namespaces may be
+// Check validates Secrets and policy ConfigMaps offline with exactly the
+// rules the controller applies: tenancy labels and annotations, then the
+// builder (the senders' parsing, Alertmanager's validation and the tenant
+// security rules), and the policy rules. The global Secret among them, if
+// any, is applied first. namespaces may be
 // empty; a namespace missing from it is taken to be its own tenant.
-func Check(cfg Config, namespaces []*corev1.Namespace, secrets []*corev1.Secret, b Builder) []Problem {
+func Check(cfg Config, objs Objects, b Builder) []Problem {
+	namespaces, secrets := objs.Namespaces, objs.Secrets
 	tenants := map[string]string{}
 	for _, ns := range namespaces {
 		t := ns.Labels[cfg.NamespaceTenantLabel]
@@ -48,7 +53,7 @@ func Check(cfg Config, namespaces []*corev1.Namespace, secrets []*corev1.Secret,
 	})
 	var out []Problem
 	add := func(s *corev1.Secret, format string, args ...any) {
-		out = append(out, Problem{Secret: s.Namespace + "/" + s.Name, Message: fmt.Sprintf(format, args...)})
+		out = append(out, Problem{Object: s.Namespace + "/" + s.Name, Message: fmt.Sprintf(format, args...)})
 	}
 	globals := 0
 	for _, s := range sorted {
@@ -82,6 +87,27 @@ func Check(cfg Config, namespaces []*corev1.Namespace, secrets []*corev1.Secret,
 			}
 		default:
 			add(s, "not a channel: it has neither the label %s nor %s", LabelChannel, LabelGlobal)
+		}
+	}
+	cms := append([]*corev1.ConfigMap(nil), objs.ConfigMaps...)
+	sort.Slice(cms, func(i, j int) bool { return cms[i].Namespace+"/"+cms[i].Name < cms[j].Namespace+"/"+cms[j].Name })
+	var valid []*policy.Object
+	for _, cm := range cms {
+		id := "configmap " + cm.Namespace + "/" + cm.Name
+		if !policy.IsPolicy(cm) {
+			out = append(out, Problem{Object: id, Message: fmt.Sprintf("not a policy: it has neither the label %s nor %s", policy.LabelSilence, policy.LabelInhibit)})
+			continue
+		}
+		o, err := cfg.readPolicy(cm)
+		if err != nil {
+			out = append(out, Problem{Object: id, Message: err.Error()})
+			continue
+		}
+		valid = append(valid, o)
+	}
+	if _, refused := policy.Build(valid, tenantOf); len(refused) > 0 {
+		for _, o := range refused {
+			out = append(out, Problem{Object: "configmap " + o.ID, Message: fmt.Sprintf("refused: its tenant has more than %d %s ConfigMaps (the newest are refused)", policy.MaxPerTenant, o.Kind)})
 		}
 	}
 	return out

@@ -89,20 +89,21 @@ metadata:
 stringData:
   global.yaml: ""
 `)
-	nss, secrets, err := ParseObjects(raw, "monitoring")
+	objs, err := ParseObjects(raw, "monitoring")
 	if err != nil {
 		t.Fatal(err)
 	}
+	nss, secrets := objs.Namespaces, objs.Secrets
 	if len(nss) != 1 || len(secrets) != 7 {
 		t.Fatalf("ParseObjects: %d namespaces, %d secrets", len(nss), len(secrets))
 	}
 	b := newRecBuilder()
 	b.setFail("team-b/broken", errors.New("team-b/broken: webhook_configs[0]: one of url or url_file must be configured"))
 	cfg := Config{Namespace: "monitoring", NamespaceTenantLabel: LabelTenant}
-	problems := Check(cfg, nss, secrets, b)
+	problems := Check(cfg, objs, b)
 	got := map[string]string{}
 	for _, p := range problems {
-		got[p.Secret] += p.Message
+		got[p.Object] += p.Message
 	}
 	want := map[string]string{
 		"team-a/claim":  `amtenant.io/tenant="beta" ignored`,
@@ -128,7 +129,7 @@ stringData:
 }
 
 func TestCheckEmpty(t *testing.T) {
-	if p := Check(Config{Namespace: "monitoring"}, nil, []*corev1.Secret{}, newRecBuilder()); len(p) != 0 {
+	if p := Check(Config{Namespace: "monitoring"}, Objects{}, newRecBuilder()); len(p) != 0 {
 		t.Errorf("problems for no Secrets: %v", p)
 	}
 }
@@ -137,8 +138,8 @@ func TestCheckAdminOnly(t *testing.T) {
 	s := newChannel("team-a", "hook", withStringData("type", "webhook"))
 	admin := newChannel("monitoring", "ops", withStringData("type", "webhook"))
 	cfg := Config{Namespace: "monitoring", NamespaceTenantLabel: LabelTenant, AdminOnly: true}
-	problems := Check(cfg, nil, []*corev1.Secret{s, admin}, newRecBuilder())
-	if len(problems) != 1 || problems[0].Secret != "team-a/hook" || !strings.Contains(problems[0].Message, "tenant channels are off") {
+	problems := Check(cfg, Objects{Secrets: []*corev1.Secret{s, admin}}, newRecBuilder())
+	if len(problems) != 1 || problems[0].Object != "team-a/hook" || !strings.Contains(problems[0].Message, "tenant channels are off") {
 		t.Errorf("problems = %v, want one for the tenant channel", problems)
 	}
 }

@@ -70,10 +70,18 @@ type Controller struct {
 
 	health *APIHealth
 
+	// silences and inhibits are the policy ConfigMap informers; nil when
+	// policies are not read (SetPolicies).
+	silences, inhibits cache.SharedIndexInformer
+
 	mu       sync.Mutex
 	applied  map[string]bool   // channels the builder holds
-	reported map[string]string // last report per Secret, to report changes only
+	broken   map[string]string // channels whose latest version is invalid, and why
+	reported map[string]string // last report per object, to report changes only
 	synced   bool
+	// policies are the policy ConfigMaps by key, valid or not.
+	policies      map[string]*parsedPolicy
+	policiesDirty bool
 }
 
 const globalKey = "global"
@@ -94,7 +102,9 @@ func NewController(cfg Config, namespaces, secrets, globals cache.SharedIndexInf
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "amtenant-channels"}),
 		applied:  map[string]bool{},
+		broken:   map[string]string{},
 		reported: map[string]string{},
+		policies: map[string]*parsedPolicy{},
 	}
 	c.router = NewRouter(cfg.AlertNamespaceLabel, c.TenantOf, out)
 	enqueue := func(obj any) {
@@ -156,18 +166,14 @@ func (c *Controller) Router() *Router { return c.router }
 // name when the label is missing or empty. ok is false when the namespace
 // does not exist.
 func (c *Controller) TenantOf(ns string) (string, bool) {
-	obj, exists, err := c.namespaces.GetStore().GetByKey(ns)
-	if err != nil || !exists {
+	t, exists := c.tenantLabel(ns)
+	switch {
+	case !exists:
 		return "", false
+	case t == "":
+		return ns, true
 	}
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return "", false
-	}
-	if t := m.GetLabels()[c.cfg.NamespaceTenantLabel]; t != "" {
-		return t, true
-	}
-	return ns, true
+	return t, true
 }
 
 // HasSynced reports whether the caches synced and the initial channels were
@@ -185,8 +191,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	usable := func(inf cache.SharedIndexInformer, resource string) cache.InformerSynced {
 		return func() bool { return inf.HasSynced() || c.health.Forbidden(resource) }
 	}
-	if !cache.WaitForNamedCacheSync("amtenant", ctx.Done(),
-		usable(c.namespaces, ResourceNamespaces), usable(c.secrets, ResourceSecrets), usable(c.globals, ResourceGlobal)) {
+	synced := []cache.InformerSynced{usable(c.namespaces, ResourceNamespaces), usable(c.secrets, ResourceSecrets), usable(c.globals, ResourceGlobal)}
+	if c.silences != nil {
+		synced = append(synced, usable(c.silences, ResourceSilences), usable(c.inhibits, ResourceInhibits))
+	}
+	if !cache.WaitForNamedCacheSync("amtenant", ctx.Done(), synced...) {
 		return fmt.Errorf("wait for caches: %w", ctx.Err())
 	}
 	// Build everything before the first routing decision, so that no
@@ -198,6 +207,15 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.syncSecret(s.Namespace + "/" + s.Name)
 		}
 	}
+	// Policies too: an alert silenced before a restart stays held.
+	for _, inf := range []cache.SharedIndexInformer{c.silences, c.inhibits} {
+		if inf != nil {
+			for _, key := range inf.GetStore().ListKeys() {
+				c.syncPolicy(key)
+			}
+		}
+	}
+	c.rebuildPolicies()
 	c.checkTenantNames()
 	c.router.SetReady()
 	c.mu.Lock()
@@ -230,8 +248,14 @@ func (c *Controller) next() bool {
 		}
 	case "secret":
 		c.syncSecret(name)
+	case "policy":
+		c.syncPolicy(name)
 	case "namespace":
 		c.checkTenantNames()
+		// Policies follow their namespace's tenant.
+		c.mu.Lock()
+		c.policiesDirty = true
+		c.mu.Unlock()
 		// A relabelled namespace moves its channels and alerts to another
 		// tenant; its tenant channels' claims must be checked again.
 		for _, obj := range c.secrets.GetStore().List() {
@@ -242,6 +266,7 @@ func (c *Controller) next() bool {
 	}
 	c.queue.Forget(key)
 	if c.queue.Len() == 0 {
+		c.rebuildPolicies()
 		c.router.Reroute()
 	}
 	return true
@@ -272,6 +297,7 @@ func (c *Controller) syncSecret(key string) {
 	}
 	c.mu.Lock()
 	c.applied[key] = true
+	delete(c.broken, key)
 	c.mu.Unlock()
 	c.router.set(cl.binding)
 	msg := fmt.Sprintf("channel %s is ready (%s)", key, strings.Join(types, ", "))
@@ -286,14 +312,15 @@ func (c *Controller) syncSecret(key string) {
 // invalid reports a broken channel. If an earlier version was built, the
 // builder keeps it delivering and its routing is kept too.
 func (c *Controller) invalid(s *corev1.Secret, key, msg string) {
+	if !strings.HasPrefix(msg, key) {
+		msg = key + ": " + msg
+	}
 	c.mu.Lock()
 	kept := c.applied[key]
+	c.broken[key] = msg
 	c.mu.Unlock()
 	if !kept {
 		c.router.remove(key)
-	}
-	if !strings.HasPrefix(msg, key) {
-		msg = key + ": " + msg
 	}
 	c.reportOnce(s, key, true, ReasonInvalidChannel, msg)
 }
@@ -304,6 +331,7 @@ func (c *Controller) remove(key string) {
 	c.mu.Lock()
 	had := c.applied[key]
 	delete(c.applied, key)
+	delete(c.broken, key)
 	c.mu.Unlock()
 	c.forget(key)
 	c.forget(key + "#claims")
@@ -462,8 +490,11 @@ type LogReporter struct{ Log *slog.Logger }
 // Report logs the report at Warn or Info.
 func (r LogReporter) Report(obj Object, warning bool, reason, message string) {
 	key, name := "secret", obj.GetNamespace()+"/"+obj.GetName()
-	if _, ok := obj.(*corev1.Namespace); ok {
+	switch obj.(type) {
+	case *corev1.Namespace:
 		key, name = "namespace", obj.GetName()
+	case *corev1.ConfigMap:
+		key = "configmap"
 	}
 	if warning {
 		r.Log.Warn(message, key, name, "reason", reason)

@@ -3,10 +3,13 @@ package tenancy
 import (
 	"fmt"
 	"sort"
-	"strings"
+	"time"
 
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	"github.com/amtenant/amtenant/policy"
 )
 
 // Route explains where an alert goes and why.
@@ -23,36 +26,51 @@ type Verdict struct {
 	Routed  bool   `json:"routed"`
 	// Reason says why the channel does or does not get the alert.
 	Reason string `json:"reason"`
+	// Held says what holds a routed alert back on the channel now: a
+	// tenant silence or inhibit rule, or the channel's mute window.
+	Held string `json:"held,omitempty"`
 }
 
-// Explain tells, for an alert with these labels, its tenant and the
-// decision of every channel Secret the sidecar knows, valid or not.
-func (c *Controller) Explain(ls model.LabelSet) Route {
+// Explain tells, for an alert with these labels at now, its tenant and the
+// decision of every channel Secret the sidecar knows, valid or not. The
+// decision is the router's own (decide), over the router's bindings and
+// the tenant's policies and alerts of the last poll.
+func (c *Controller) Explain(ls model.LabelSet, now time.Time) Route {
 	var r Route
 	ns := string(ls[c.cfg.AlertNamespaceLabel])
-	switch t, ok := c.TenantOf(ns); {
+	label, exists := c.tenantLabel(ns)
+	switch {
 	case ns == "":
 		r.TenantReason = fmt.Sprintf("the alert has no %q label: it is a cluster alert (no tenant)", c.cfg.AlertNamespaceLabel)
-	case !ok:
+	case !exists:
 		r.TenantReason = fmt.Sprintf("namespace %q does not exist: it is a cluster alert (no tenant)", ns)
-	case t == ns:
-		r.Tenant = t
+	case label == "":
+		r.Tenant = ns
 		r.TenantReason = fmt.Sprintf("namespace %q has no %s label: it is its own tenant", ns, c.cfg.NamespaceTenantLabel)
 	default:
-		r.Tenant = t
-		r.TenantReason = fmt.Sprintf("namespace %q has the label %s=%s", ns, c.cfg.NamespaceTenantLabel, t)
+		r.Tenant = label
+		r.TenantReason = fmt.Sprintf("namespace %q has the label %s=%s", ns, c.cfg.NamespaceTenantLabel, label)
 	}
 
-	c.router.mu.Lock()
-	bindings := make(map[string]binding, len(c.router.bindings))
-	for k, b := range c.router.bindings {
-		bindings[k] = b
+	type judged struct {
+		b binding
+		a audience
 	}
-	c.router.mu.Unlock()
+	rt := c.router
+	rt.mu.Lock()
+	bindings := make(map[string]judged, len(rt.bindings))
+	for k, b := range rt.bindings {
+		bindings[k] = judged{b, audienceOf(b, rt.tenantOf)}
+	}
+	var hold policy.Hold
+	if r.Tenant != "" {
+		hold = rt.holdForLocked(now, r.Tenant, ls)
+	}
+	rt.mu.Unlock()
 	c.mu.Lock()
-	reported := make(map[string]string, len(c.reported))
-	for k, v := range c.reported {
-		reported[k] = v
+	broken := make(map[string]string, len(c.broken))
+	for k, v := range c.broken {
+		broken[k] = v
 	}
 	c.mu.Unlock()
 
@@ -64,18 +82,18 @@ func (c *Controller) Explain(ls model.LabelSet) Route {
 			continue
 		}
 		v := Verdict{Channel: key}
-		b, bound := bindings[key]
-		invalid := ""
-		if rep, ok := reported[key]; ok && strings.HasPrefix(rep, ReasonInvalidChannel+"\x00") {
-			invalid = strings.TrimPrefix(rep, ReasonInvalidChannel+"\x00")
-		}
+		j, bound := bindings[key]
 		switch {
 		case !bound:
-			v.Reason = "invalid channel: " + invalid
+			v.Reason = "invalid channel: " + broken[key]
 		default:
-			v.Routed, v.Reason = c.decide(b, r.Tenant, ls)
-			if invalid != "" {
-				v.Reason += "; its latest version is invalid and the previous one is in use: " + invalid
+			d := decide(j.b, j.a, r.Tenant, ls, hold)
+			v.Routed, v.Reason = d.routed(), d.reason(j.b, j.a)
+			if v.Routed {
+				v.Held = d.heldBy(j.b, now)
+			}
+			if msg, ok := broken[key]; ok {
+				v.Reason += "; its latest version is invalid and the previous one is in use: " + msg
 			}
 		}
 		r.Channels = append(r.Channels, v)
@@ -83,38 +101,16 @@ func (c *Controller) Explain(ls model.LabelSet) Route {
 	return r
 }
 
-// decide applies a binding's scope and matchers to an alert, as the router
-// does, and says why.
-func (c *Controller) decide(b binding, tenant string, ls model.LabelSet) (bool, string) {
-	switch b.scope {
-	case scopeOwnTenant:
-		own, ok := c.TenantOf(b.namespace)
-		switch {
-		case !ok:
-			return false, fmt.Sprintf("tenant channel in namespace %q, which does not exist", b.namespace)
-		case tenant == "":
-			return false, fmt.Sprintf("tenant channel of %q; cluster alerts go to admin channels only", own)
-		case own != tenant:
-			return false, fmt.Sprintf("belongs to another tenant (%q)", own)
-		}
-	case scopeTenant:
-		if b.tenant != tenant {
-			return false, fmt.Sprintf("admin channel for tenant %q", b.tenant)
-		}
-	case scopeCluster:
-		if tenant != "" {
-			return false, "admin channel for cluster alerts only"
-		}
+// tenantLabel returns a namespace's tenant label ("" when it has none)
+// and whether the namespace exists.
+func (c *Controller) tenantLabel(ns string) (string, bool) {
+	obj, exists, err := c.namespaces.GetStore().GetByKey(ns)
+	if err != nil || !exists {
+		return "", false
 	}
-	for _, m := range b.matchers {
-		if !m.Matches(string(ls[model.LabelName(m.Name)])) {
-			return false, fmt.Sprintf("the match annotation %s does not match", m)
-		}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return "", false
 	}
-	scope := map[scope]string{scopeOwnTenant: "the tenant's own channel", scopeTenant: "admin channel for the tenant",
-		scopeCluster: "admin channel for cluster alerts", scopeAll: "admin channel for all alerts"}[b.scope]
-	if len(b.matchers) > 0 {
-		return true, scope + "; its match annotation matches"
-	}
-	return true, scope
+	return m.GetLabels()[c.cfg.NamespaceTenantLabel], true
 }

@@ -10,11 +10,16 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/amtenant/amtenant/policy"
 )
 
-// Informers are the three caches the Controller reads.
+// Informers are the caches the Controller reads. Silences and Inhibits
+// (tenant policy ConfigMaps) are nil when tenant Secrets are off: without
+// tenant channels, tenant policies have nothing to hold.
 type Informers struct {
 	Namespaces, Secrets, Globals cache.SharedIndexInformer
+	Silences, Inhibits           cache.SharedIndexInformer
 }
 
 func byLabel(l string) func(*metav1.ListOptions) {
@@ -36,11 +41,18 @@ func secretsNamespace(namespace string, tenantSecrets bool) string {
 // label on the server, so no other Secret is ever listed or cached; the
 // global Secret is only looked for in the sidecar's own namespace.
 func NewInformers(client kubernetes.Interface, namespace string, tenantSecrets bool, resync time.Duration) Informers {
-	return Informers{
+	inf := Informers{
 		Namespaces: coreinformers.NewNamespaceInformer(client, resync, cache.Indexers{}),
 		Secrets:    coreinformers.NewFilteredSecretInformer(client, secretsNamespace(namespace, tenantSecrets), resync, cache.Indexers{}, byLabel(LabelChannel)),
 		Globals:    coreinformers.NewFilteredSecretInformer(client, namespace, resync, cache.Indexers{}, byLabel(LabelGlobal)),
 	}
+	if tenantSecrets {
+		// One informer per kind, each selected by its label on the server:
+		// no other ConfigMap is ever listed or cached.
+		inf.Silences = coreinformers.NewFilteredConfigMapInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, byLabel(policy.LabelSilence))
+		inf.Inhibits = coreinformers.NewFilteredConfigMapInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, byLabel(policy.LabelInhibit))
+	}
+	return inf
 }
 
 // NewClusterInformers returns the informers for Kubernetes mode. Namespaces
@@ -58,4 +70,8 @@ func (i Informers) Run(stop <-chan struct{}) {
 	go i.Namespaces.Run(stop)
 	go i.Secrets.Run(stop)
 	go i.Globals.Run(stop)
+	if i.Silences != nil {
+		go i.Silences.Run(stop)
+		go i.Inhibits.Run(stop)
+	}
 }

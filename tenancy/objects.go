@@ -23,8 +23,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// Dir loads Namespace and Secret objects from the YAML and JSON files of a
-// directory into a clientset (in local mode, an in-memory one), so that
+// Dir loads Namespace, Secret and ConfigMap objects from the YAML and JSON
+// files of a directory into a clientset (in local mode, an in-memory one), so that
 // the informers and the rules work exactly as against a cluster.
 type Dir struct {
 	path      string
@@ -45,6 +45,25 @@ type object struct {
 	key       objectKey
 	namespace *corev1.Namespace
 	secret    *corev1.Secret
+	configMap *corev1.ConfigMap
+}
+
+// Objects are the Namespaces, Secrets and ConfigMaps of manifest files.
+type Objects struct {
+	Namespaces []*corev1.Namespace
+	Secrets    []*corev1.Secret
+	ConfigMaps []*corev1.ConfigMap
+}
+
+func (os *Objects) add(o object) {
+	switch {
+	case o.namespace != nil:
+		os.Namespaces = append(os.Namespaces, o.namespace)
+	case o.secret != nil:
+		os.Secrets = append(os.Secrets, o.secret)
+	case o.configMap != nil:
+		os.ConfigMaps = append(os.ConfigMaps, o.configMap)
+	}
 }
 
 // NewDir returns a loader for path. Objects without a namespace go to
@@ -71,27 +90,19 @@ func (d *Dir) Load(ctx context.Context) error {
 	return d.apply(ctx)
 }
 
-// ReadDir reads the directory's Namespaces and Secrets exactly as
-// --objects.dir does (unreadable files skipped, the later file's object
-// winning), without a clientset: for commands that run beside the sidecar.
-func ReadDir(path, defaultNamespace string) ([]*corev1.Namespace, []*corev1.Secret, error) {
+// ReadDir reads the directory's objects exactly as --objects.dir does
+// (unreadable files skipped, the later file's object winning), without a
+// clientset: for commands that run beside the sidecar.
+func ReadDir(path, defaultNamespace string) (Objects, error) {
 	d := NewDir(path, defaultNamespace, nil, slog.New(slog.DiscardHandler))
 	if err := d.scan(); err != nil {
-		return nil, nil, err
+		return Objects{}, err
 	}
-	var (
-		nss     []*corev1.Namespace
-		secrets []*corev1.Secret
-	)
+	var out Objects
 	for _, o := range d.objects() {
-		if o.namespace != nil {
-			nss = append(nss, o.namespace)
-		}
-		if o.secret != nil {
-			secrets = append(secrets, o.secret)
-		}
+		out.add(o)
 	}
-	return nss, secrets, nil
+	return out, nil
 }
 
 // scan reads every file of the directory into d.files.
@@ -151,27 +162,20 @@ func (d *Dir) readFile(path string) ([]object, error) {
 	return d.parse(raw)
 }
 
-// ParseObjects parses the Namespaces and Secrets of a manifest file the way
-// --objects.dir does (several documents, kind: List, stringData merged into
-// data). Objects without a namespace get defaultNamespace.
-func ParseObjects(raw []byte, defaultNamespace string) ([]*corev1.Namespace, []*corev1.Secret, error) {
+// ParseObjects parses the Namespaces, Secrets and ConfigMaps of a
+// manifest file the way --objects.dir does (several documents, kind: List,
+// stringData merged into data). Objects without a namespace get
+// defaultNamespace.
+func ParseObjects(raw []byte, defaultNamespace string) (Objects, error) {
 	objs, err := (&Dir{namespace: defaultNamespace}).parse(raw)
 	if err != nil {
-		return nil, nil, err
+		return Objects{}, err
 	}
-	var (
-		nss     []*corev1.Namespace
-		secrets []*corev1.Secret
-	)
+	var out Objects
 	for _, o := range objs {
-		if o.namespace != nil {
-			nss = append(nss, o.namespace)
-		}
-		if o.secret != nil {
-			secrets = append(secrets, o.secret)
-		}
+		out.add(o)
 	}
-	return nss, secrets, nil
+	return out, nil
 }
 
 func (d *Dir) parse(raw []byte) ([]object, error) {
@@ -248,6 +252,18 @@ func (d *Dir) decode(m map[string]any) ([]object, error) {
 		s.Data = secretData(&s)
 		s.StringData = nil
 		return []object{{key: objectKey{"Secret", s.Namespace, s.Name}, secret: &s}}, nil
+	case kind == "ConfigMap":
+		var cm corev1.ConfigMap
+		if err := json.Unmarshal(raw, &cm); err != nil {
+			return nil, fmt.Errorf("configmap: %w", err)
+		}
+		if cm.Name == "" {
+			return nil, errors.New("configmap without metadata.name")
+		}
+		if cm.Namespace == "" {
+			cm.Namespace = d.namespace
+		}
+		return []object{{key: objectKey{"ConfigMap", cm.Namespace, cm.Name}, configMap: &cm}}, nil
 	}
 	return nil, nil
 }
@@ -293,6 +309,8 @@ func (d *Dir) apply(ctx context.Context) error {
 			err = d.client.CoreV1().Namespaces().Delete(ctx, k.name, metav1.DeleteOptions{})
 		case "Secret":
 			err = d.client.CoreV1().Secrets(k.namespace).Delete(ctx, k.name, metav1.DeleteOptions{})
+		case "ConfigMap":
+			err = d.client.CoreV1().ConfigMaps(k.namespace).Delete(ctx, k.name, metav1.DeleteOptions{})
 		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
@@ -337,6 +355,23 @@ func (d *Dir) upsert(ctx context.Context, o object) error {
 		}
 		next := cur.DeepCopy()
 		next.Labels, next.Annotations, next.Data = o.secret.Labels, o.secret.Annotations, o.secret.Data
+		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
+		return err
+	case o.configMap != nil:
+		api := d.client.CoreV1().ConfigMaps(o.key.namespace)
+		cur, err := api.Get(ctx, o.key.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = api.Create(ctx, o.configMap, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if reflect.DeepEqual(cur.Labels, o.configMap.Labels) && reflect.DeepEqual(cur.Data, o.configMap.Data) && reflect.DeepEqual(cur.BinaryData, o.configMap.BinaryData) {
+			return nil
+		}
+		next := cur.DeepCopy()
+		next.Labels, next.Annotations, next.Data, next.BinaryData = o.configMap.Labels, o.configMap.Annotations, o.configMap.Data, o.configMap.BinaryData
 		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
 		return err
 	}

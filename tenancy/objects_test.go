@@ -650,14 +650,15 @@ func TestReadDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nss, secrets, err := ReadDir(dir, "monitoring")
+	objs, err := ReadDir(dir, "monitoring")
 	if err != nil {
 		t.Fatal(err)
 	}
+	nss, secrets := objs.Namespaces, objs.Secrets
 	if len(nss) != 1 || len(secrets) != 1 || secrets[0].Namespace != "monitoring" || string(secrets[0].Data["url"]) != "http://second" {
 		t.Errorf("namespaces %d, secrets %+v", len(nss), secrets)
 	}
-	if _, _, err := ReadDir(filepath.Join(dir, "missing"), "monitoring"); err == nil {
+	if _, err := ReadDir(filepath.Join(dir, "missing"), "monitoring"); err == nil {
 		t.Error("a missing directory gave no error")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/policy"
 )
 
 // Deliverer receives, for every channel, the incarnations routed to it.
@@ -30,6 +31,8 @@ type Router struct {
 
 	mu       sync.Mutex
 	bindings map[string]binding
+	policies policy.Index
+	held     heldGauge
 	last     []alert.Incarnation
 	haveLast bool
 	ready    bool
@@ -84,65 +87,169 @@ func (r *Router) remove(id string) {
 	r.mu.Unlock()
 }
 
+// setPolicies replaces the tenants' policies.
+func (r *Router) setPolicies(idx policy.Index) {
+	r.mu.Lock()
+	r.policies = idx
+	r.mu.Unlock()
+}
+
+// entry is a binding with its audience for one routing pass.
+type entry struct {
+	b binding
+	a audience
+}
+
 // table indexes the bindings for one routing pass: tenant channels are
 // resolved to their namespace's current tenant once, not once per alert.
+// It only narrows down the candidates; decide makes the decision.
 type table struct {
-	byTenant map[string][]binding
-	cluster  []binding
-	all      []binding
+	byTenant map[string][]entry
+	cluster  []entry
+	all      []entry
 }
 
 func (r *Router) tableLocked() table {
-	t := table{byTenant: map[string][]binding{}}
+	t := table{byTenant: map[string][]entry{}}
 	for _, b := range r.bindings {
+		e := entry{b: b, a: audienceOf(b, r.tenantOf)}
 		switch b.scope {
 		case scopeOwnTenant:
-			tenant, ok := r.tenantOf(b.namespace)
-			if ok {
-				t.byTenant[tenant] = append(t.byTenant[tenant], b)
+			if e.a.exists {
+				t.byTenant[e.a.tenant] = append(t.byTenant[e.a.tenant], e)
 			}
 		case scopeTenant:
-			t.byTenant[b.tenant] = append(t.byTenant[b.tenant], b)
+			t.byTenant[b.tenant] = append(t.byTenant[b.tenant], e)
 		case scopeCluster:
-			t.cluster = append(t.cluster, b)
+			t.cluster = append(t.cluster, e)
 		case scopeAll:
-			t.all = append(t.all, b)
+			t.all = append(t.all, e)
 		}
 	}
+	return t
+}
+
+// candidates are the channels that may receive an alert of tenant: every
+// other channel's scope refuses it (TestTableNarrowsOnly).
+func (t table) candidates(tenant string) [][]entry {
+	if tenant == "" {
+		return [][]entry{t.cluster, t.all}
+	}
+	return [][]entry{t.byTenant[tenant], t.all}
+}
+
+// tenantOfAlert returns the tenant of an alert with labels ls, "" for a
+// cluster alert.
+func (r *Router) tenantOfAlert(ls model.LabelSet) string {
+	ns := string(ls[r.nsLabel])
+	if ns == "" {
+		return ""
+	}
+	t, _ := r.tenantOf(ns)
 	return t
 }
 
 func (r *Router) routeLocked(now time.Time) {
 	t := r.tableLocked()
 	byChannel := make(map[string][]*alert.Incarnation, len(r.bindings))
-	tenants := map[string]string{}
+	tenants := make([]string, len(r.last))
+	byTenant := map[string][]int{}
+	memo := map[string]string{}
+	for i := range r.last {
+		ns := string(r.last[i].Labels[r.nsLabel])
+		tenant, seen := memo[ns]
+		if !seen {
+			tenant = r.tenantOfAlert(r.last[i].Labels)
+			memo[ns] = tenant
+		}
+		tenants[i] = tenant
+		if r.policies[tenant] != nil {
+			byTenant[tenant] = append(byTenant[tenant], i)
+		}
+	}
+	holds := r.holdsLocked(now, byTenant)
+	var held heldCount
 	for i := range r.last {
 		inc := r.last[i] // a copy: deliveries in flight hold earlier ones
-		ns := string(inc.Labels[r.nsLabel])
-		tenant, seen := tenants[ns]
-		if !seen {
-			if ns != "" {
-				tenant, _ = r.tenantOf(ns)
-			}
-			tenants[ns] = tenant
-		}
-		inc.Tenant = tenant
-		p := &inc
-		add := func(bs []binding) {
-			for _, b := range bs {
-				if b.matchers.Matches(inc.Labels) {
-					byChannel[b.id] = append(byChannel[b.id], p)
+		inc.Tenant = tenants[i]
+		p, h := &inc, holds[i]
+		var suppressed *alert.Incarnation
+		muted := false
+		for _, es := range t.candidates(inc.Tenant) {
+			for _, e := range es {
+				d := decide(e.b, e.a, inc.Tenant, inc.Labels, h)
+				if !d.routed() {
+					continue
 				}
+				q := p
+				if d.hold.Held() {
+					if suppressed == nil {
+						suppressed = heldCopy(inc)
+					}
+					q = suppressed
+				} else if !muted && inc.Status == alert.Firing && !e.b.mute.IsZero() && e.b.mute.Muted(now) {
+					muted = true
+				}
+				byChannel[e.b.id] = append(byChannel[e.b.id], q)
 			}
 		}
-		if tenant == "" {
-			add(t.cluster)
-		} else {
-			add(t.byTenant[tenant])
-		}
-		add(t.all)
+		held.add(h, muted)
 	}
+	r.held.set(held)
 	r.out.Sync(now, byChannel)
+}
+
+// heldCopy is an incarnation as a tenant's channels see it while a tenant
+// policy holds it back: suppressed, as if Alertmanager silenced it, so
+// that the senders hold it and notify it when the policy lets it go.
+func heldCopy(inc alert.Incarnation) *alert.Incarnation {
+	inc.Suppressed = true
+	if inc.Status == alert.Firing {
+		inc.Status = alert.Suppressed
+	}
+	return &inc
+}
+
+// holdsLocked evaluates the policies of every tenant that has some over
+// that tenant's alerts (indexes into r.last).
+func (r *Router) holdsLocked(now time.Time, byTenant map[string][]int) []policy.Hold {
+	out := make([]policy.Hold, len(r.last))
+	for tenant, idx := range byTenant {
+		incs := make([]*alert.Incarnation, len(idx))
+		for k, i := range idx {
+			incs[k] = &r.last[i]
+		}
+		for k, h := range r.policies[tenant].Holds(now, incs) {
+			out[idx[k]] = h
+		}
+	}
+	return out
+}
+
+// holdFor evaluates the policies of an alert's tenant for the alert with
+// labels ls, among the tenant's alerts of the last poll, as routing does.
+func (r *Router) holdForLocked(now time.Time, tenant string, ls model.LabelSet) policy.Hold {
+	tp := r.policies[tenant]
+	if tp == nil {
+		return policy.Hold{}
+	}
+	var incs []*alert.Incarnation
+	self := -1
+	for i := range r.last {
+		if r.tenantOfAlert(r.last[i].Labels) != tenant {
+			continue
+		}
+		if self < 0 && r.last[i].Labels.Equal(ls) {
+			self = len(incs)
+		}
+		incs = append(incs, &r.last[i])
+	}
+	if self < 0 {
+		// Not in the last poll: judged as a target only.
+		self = len(incs)
+		incs = append(incs, &alert.Incarnation{Alert: alert.Alert{Labels: ls}, Status: alert.Resolved})
+	}
+	return tp.Holds(now, incs)[self]
 }
 
 // ChannelsFor returns the IDs of the channels an alert with these labels
@@ -150,20 +257,10 @@ func (r *Router) routeLocked(now time.Time) {
 func (r *Router) ChannelsFor(ls model.LabelSet) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t := r.tableLocked()
-	tenant := ""
-	if ns := string(ls[r.nsLabel]); ns != "" {
-		tenant, _ = r.tenantOf(ns)
-	}
-	candidates := t.all
-	if tenant == "" {
-		candidates = append(candidates, t.cluster...)
-	} else {
-		candidates = append(candidates, t.byTenant[tenant]...)
-	}
+	tenant := r.tenantOfAlert(ls)
 	var out []string
-	for _, b := range candidates {
-		if b.matchers.Matches(ls) {
+	for _, b := range r.bindings {
+		if decide(b, audienceOf(b, r.tenantOf), tenant, ls, policy.Hold{}).routed() {
 			out = append(out, b.id)
 		}
 	}

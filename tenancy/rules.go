@@ -75,6 +75,8 @@ type binding struct {
 	scope     scope
 	tenant    string // for scopeTenant
 	matchers  labels.Matchers
+	// mute is the channel's mute and active time intervals.
+	mute policy.Mute
 }
 
 // classified is the outcome of reading a channel Secret.
@@ -89,7 +91,7 @@ type classified struct {
 // classify applies the tenancy rules to a channel Secret. tenantOf gives
 // the tenant of a namespace.
 func (c *Config) classify(s *corev1.Secret, tenantOf func(ns string) (string, bool)) (*classified, error) {
-	policy, err := c.policy(s.Annotations)
+	pol, err := c.policy(s.Annotations)
 	if err != nil {
 		return nil, err
 	}
@@ -99,9 +101,9 @@ func (c *Config) classify(s *corev1.Secret, tenantOf func(ns string) (string, bo
 			ID:      id,
 			Trusted: s.Namespace == c.Namespace,
 			Data:    secretData(s),
-			Policy:  policy,
+			Policy:  pol,
 		},
-		binding: binding{id: id, namespace: s.Namespace, matchers: policy.Matchers},
+		binding: binding{id: id, namespace: s.Namespace, matchers: pol.Matchers, mute: pol.Mute},
 	}
 	tenantLabel, hasTenant := s.Labels[LabelTenant]
 	scopeLabel, hasScope := s.Labels[LabelScope]

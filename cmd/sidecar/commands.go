@@ -48,33 +48,33 @@ func (o *Options) offlineManager() (*senders.Manager, error) {
 // prints each problem; it returns the number of problems.
 func checkFiles(o *Options, files []string, w io.Writer) (int, error) {
 	var (
-		namespaces []*corev1.Namespace
-		secrets    []*corev1.Secret
-		problems   int
+		all      tenancy.Objects
+		problems int
 	)
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			return 0, err
 		}
-		nss, ss, err := tenancy.ParseObjects(raw, o.Namespace)
+		objs, err := tenancy.ParseObjects(raw, o.Namespace)
 		if err != nil {
 			fmt.Fprintf(w, "%s: %s\n", f, err)
 			problems++
 			continue
 		}
-		if len(ss) == 0 {
-			fmt.Fprintf(w, "%s: no Secret found\n", f)
+		if len(objs.Secrets) == 0 && len(objs.ConfigMaps) == 0 {
+			fmt.Fprintf(w, "%s: no Secret or ConfigMap found\n", f)
 			problems++
 		}
-		namespaces = append(namespaces, nss...)
-		secrets = append(secrets, ss...)
+		all.Namespaces = append(all.Namespaces, objs.Namespaces...)
+		all.Secrets = append(all.Secrets, objs.Secrets...)
+		all.ConfigMaps = append(all.ConfigMaps, objs.ConfigMaps...)
 	}
 	mgr, err := o.offlineManager()
 	if err != nil {
 		return 0, err
 	}
-	for _, p := range tenancy.Check(o.tenancyConfig(), namespaces, secrets, mgr) {
+	for _, p := range tenancy.Check(o.tenancyConfig(), all, mgr) {
 		fmt.Fprintln(w, p)
 		problems++
 	}
@@ -94,7 +94,9 @@ func sendTest(ctx context.Context, o *Options, id string, w io.Writer) error {
 		err        error
 	)
 	if o.ObjectsDir != "" {
-		namespaces, secrets, err = tenancy.ReadDir(o.ObjectsDir, o.Namespace)
+		var objs tenancy.Objects
+		objs, err = tenancy.ReadDir(o.ObjectsDir, o.Namespace)
+		namespaces, secrets = objs.Namespaces, objs.Secrets
 	} else {
 		namespaces, secrets, err = readFromCluster(ctx, o, ns, name)
 	}
@@ -119,7 +121,7 @@ func sendTest(ctx context.Context, o *Options, id string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if problems := tenancy.Check(o.tenancyConfig(), namespaces, keep, mgr); len(problems) > 0 {
+	if problems := tenancy.Check(o.tenancyConfig(), tenancy.Objects{Namespaces: namespaces, Secrets: keep}, mgr); len(problems) > 0 {
 		var msgs []string
 		for _, p := range problems {
 			msgs = append(msgs, p.String())

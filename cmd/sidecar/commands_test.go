@@ -120,7 +120,7 @@ stringData:
 		{"bad-base64.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: b64, namespace: team-a}\ndata: {url: \"" + secretValue + "!!\"}\n",
 			map[string]string{"": "bad-base64.yaml: "}},
 		{"no-secret.yaml", teamANamespace,
-			map[string]string{"": "no-secret.yaml: no Secret found"}},
+			map[string]string{"": "no-secret.yaml: no Secret or ConfigMap found"}},
 	}
 	var paths []string
 	wantLines := 0
@@ -384,10 +384,11 @@ metadata: {name: cluster, namespace: monitoring, labels: {amtenant.io/channel: "
 	if err != nil {
 		t.Fatal(err)
 	}
-	nss, secrets, err := tenancy.ParseObjects(raw, "monitoring")
+	objs, err := tenancy.ParseObjects(raw, "monitoring")
 	if err != nil {
 		t.Fatal(err)
 	}
+	nss, secrets := objs.Namespaces, objs.Secrets
 	want := map[string]string{
 		"team-a/a":           "alpha",
 		"team-b/b":           "team-b",

@@ -176,6 +176,14 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	// channel's Secret.
 	mgr.SetHealth(ctrl)
 	ctrl.SetHealth(src.health)
+	if inf.Silences != nil {
+		if err := ctrl.SetPolicies(inf.Silences, inf.Inhibits); err != nil {
+			return err
+		}
+	}
+	if err := ctrl.Register(reg, time.Now); err != nil {
+		return err
+	}
 	p := poller.New(poller.Config{
 		Interval: o.PollInterval,
 		Timeout:  o.PollTimeout,

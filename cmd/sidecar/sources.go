@@ -82,6 +82,14 @@ func clusterSource(o *Options, log *slog.Logger) (*source, error) {
 	if err := health.Watch(inf.Globals, tenancy.ResourceGlobal); err != nil {
 		return nil, err
 	}
+	if inf.Silences != nil {
+		if err := health.Watch(inf.Silences, tenancy.ResourceSilences); err != nil {
+			return nil, err
+		}
+		if err := health.Watch(inf.Inhibits, tenancy.ResourceInhibits); err != nil {
+			return nil, err
+		}
+	}
 	rep, stop := tenancy.NewEventReporter(client, podName(), log.With("component", "channels"))
 	return &source{
 		informers: inf,
