@@ -528,3 +528,11 @@ func writeObjects(t testing.TB, dir, name, yaml string) {
 		t.Fatal(err)
 	}
 }
+
+// removeObjects deletes a file of the objects directory.
+func removeObjects(t testing.TB, dir, name string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}

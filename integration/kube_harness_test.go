@@ -367,6 +367,14 @@ func (c *cluster) secret(t testing.TB, s *corev1.Secret) {
 	}
 }
 
+// configMap creates a ConfigMap.
+func (c *cluster) configMap(t testing.TB, cm *corev1.ConfigMap) {
+	t.Helper()
+	if _, err := c.admin.CoreV1().ConfigMaps(cm.Namespace).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func channelSecret(ns, name string, labels, annotations, data map[string]string) *corev1.Secret {
 	l := map[string]string{"amtenant.io/channel": ""}
 	for k, v := range labels {
@@ -378,8 +386,14 @@ func channelSecret(ns, name string, labels, annotations, data map[string]string)
 // events returns "Type Reason: message" of the Events on a Secret.
 func (c *cluster) events(t testing.TB, ns, name string) []string {
 	t.Helper()
+	return c.eventsOn(t, "Secret", ns, name)
+}
+
+// eventsOn returns "Type Reason: message" of the Events on an object.
+func (c *cluster) eventsOn(t testing.TB, kind, ns, name string) []string {
+	t.Helper()
 	list, err := c.admin.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Secret,involvedObject.name=" + name,
+		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name,
 	})
 	if err != nil {
 		t.Fatal(err)

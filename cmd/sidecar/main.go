@@ -4,6 +4,10 @@
 package main
 
 import (
+	// Time zones of time intervals (location:) without the system zoneinfo,
+	// as in a distroless image.
+	_ "time/tzdata"
+
 	"context"
 	"errors"
 	"fmt"
