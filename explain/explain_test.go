@@ -149,6 +149,14 @@ func TestBuildSummary(t *testing.T) {
 			wantPrefix: "held back: inhibited by the alert(s) def",
 		},
 		{
+			name: "held by a tenant policy",
+			route: routedTo(tenancy.Verdict{Channel: "team-a/hook", Routed: true, Reason: "the tenant's own channel",
+				Held: "silenced by team-a/quiet until Mon 2025-06-02 08:00 UTC"}),
+			states:     []senders.IntegrationState{{Integration: "webhook[0]", Known: true}},
+			wantStatus: "firing",
+			wantPrefix: "team-a/hook: held back: silenced by team-a/quiet until Mon 2025-06-02 08:00 UTC",
+		},
+		{
 			name:       "suppressed without ids",
 			tracked:    func(tr *poller.Tracked) { tr.Status = alert.Suppressed },
 			route:      routedTo(hookRouted),
@@ -418,6 +426,7 @@ func TestRender(t *testing.T) {
 			Channels: []ChannelReport{
 				{Verdict: hookRouted, Integrations: []senders.IntegrationState{delivered(), dropped, neverSent, {Integration: "email[0]", SendResolved: true}}},
 				{Verdict: otherUnrouted},
+				{Verdict: tenancy.Verdict{Channel: "team-a/muted", Routed: true, Reason: "the tenant's own channel", Held: "channel muted until Mon 2025-06-02 08:00 UTC"}},
 			},
 			Summary: "the summary",
 		},
@@ -445,6 +454,7 @@ func TestRender(t *testing.T) {
 		"    + team-a/hook: the tenant's channel\n",
 		"    - team-b/hook: belongs to tenant beta\n",
 		"summary: the summary",
+		"    + team-a/muted: the tenant's own channel\n        held: channel muted until Mon 2025-06-02 08:00 UTC\n",
 		"tenant:  (none: cluster alert)",
 		"(no channel Secret exists)",
 	} {

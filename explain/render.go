@@ -42,6 +42,9 @@ func Render(w io.Writer, rep Report) {
 				mark = "+"
 			}
 			fmt.Fprintf(w, "    %s %s: %s\n", mark, c.Channel, c.Reason)
+			if c.Held != "" {
+				fmt.Fprintf(w, "        held: %s\n", c.Held)
+			}
 			for _, in := range c.Integrations {
 				fmt.Fprintf(w, "        %s: %s\n", in.Integration, integrationSummaryText(in))
 			}

@@ -143,3 +143,49 @@ func TestCheckAdminOnly(t *testing.T) {
 		t.Errorf("problems = %v, want one for the tenant channel", problems)
 	}
 }
+
+// Check validates policy ConfigMaps with the running sidecar's rules.
+func TestCheckPolicies(t *testing.T) {
+	objs, err := ParseObjects([]byte(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ok, namespace: team-a, labels: {amtenant.io/silence: ""}}
+data: {matchers: 'alertname="A"', ends-at: "2030-01-01T00:00:00Z"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: bad, namespace: team-a, labels: {amtenant.io/inhibit: ""}}
+data: {rules: "- source_matchers: [alertname=A]\n  typo: 1\n"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: admin, namespace: monitoring, labels: {amtenant.io/silence: ""}}
+data: {matchers: 'alertname="A"', ends-at: "2030-01-01T00:00:00Z"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: plain, namespace: team-a}
+data: {x: z}
+`), "monitoring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Namespace: "monitoring", NamespaceTenantLabel: LabelTenant}
+	got := map[string]string{}
+	for _, p := range Check(cfg, objs, newRecBuilder()) {
+		got[p.Object] = p.Message
+	}
+	want := map[string]string{
+		"configmap team-a/bad":       "field typo not found",
+		"configmap monitoring/admin": "tenant policies live in tenant namespaces",
+		"configmap team-a/plain":     "not a policy",
+	}
+	if len(got) != len(want) {
+		t.Errorf("problems %v, want %d", got, len(want))
+	}
+	for id, w := range want {
+		if !strings.Contains(got[id], w) {
+			t.Errorf("%s: %q, want it to contain %q", id, got[id], w)
+		}
+	}
+}

@@ -21,7 +21,8 @@ import (
 
 // TestREADMEExamples loads every YAML example of the README through the
 // real objects loader, tenancy rules and senders, and requires each
-// Secret to become a working channel (or the global defaults).
+// Secret to become a working channel (or the global defaults), and each
+// ConfigMap a valid tenant policy.
 func TestREADMEExamples(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -66,6 +67,9 @@ func TestREADMEExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := ctrl.SetPolicies(inf.Silences, inf.Inhibits); err != nil {
+		t.Fatal(err)
+	}
 	inf.Run(ctx.Done())
 	go func() { _ = ctrl.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -83,8 +87,8 @@ func TestREADMEExamples(t *testing.T) {
 			t.Errorf("README example %s was not loaded", id)
 			continue
 		}
-		if !strings.HasPrefix(got, tenancy.ReasonChannelReady) {
-			t.Errorf("README example %s is not a working channel: %s", id, got)
+		if !strings.HasPrefix(got, tenancy.ReasonChannelReady) && !strings.HasPrefix(got, tenancy.ReasonPolicyReady) {
+			t.Errorf("README example %s is not a working channel or tenant policy: %s", id, got)
 		}
 	}
 }
