@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
@@ -378,8 +379,11 @@ func (m *Manager) hash(spec channel.Spec) [32]byte { return m.hashOf(spec, m.glo
 
 func (m *Manager) hashOf(spec channel.Spec, globalID uint64) [32]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00%v\x00", spec.ID, spec.Trusted, globalID,
-		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.GroupInterval, spec.Policy.RepeatInterval)
+	// The mute windows as Alertmanager writes them (their locations are
+	// pointers, which %v would print as addresses).
+	mute, _ := yaml.Marshal(spec.Policy.Mute)
+	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00%v\x00%s\x00", spec.ID, spec.Trusted, globalID,
+		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.GroupInterval, spec.Policy.RepeatInterval, mute)
 	keys := make([]string, 0, len(spec.Data))
 	for k := range spec.Data {
 		keys = append(keys, k)

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	pol "github.com/amtenant/amtenant/policy"
 )
 
 // builtOf returns the channel currently built for id.
@@ -565,5 +567,41 @@ func TestRemoveStopsRetries(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if broken.count() != n {
 		t.Errorf("retries went on after the channel was removed")
+	}
+}
+
+// A change of a channel's mute window alone takes effect: it is part of
+// what makes a channel's version, and parsed twice it is the same.
+func TestApplyMuteChange(t *testing.T) {
+	m := NewManager(testOptions(t, NewGuard(nil)), nil)
+	spec := webhookSpec("team-a/hook", false, "http://127.0.0.1:1/")
+	if _, err := m.Apply(spec); err != nil {
+		t.Fatal(err)
+	}
+	first := builtOf(m, spec.ID)
+	muted := spec
+	var err error
+	if muted.Policy.Mute.Mute, err = pol.ParseIntervals("- weekdays: [saturday]\n  location: Europe/Berlin\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(muted); err != nil {
+		t.Fatal(err)
+	}
+	second := builtOf(m, spec.ID)
+	if second == first {
+		t.Fatal("a new mute window did not rebuild the channel")
+	}
+	for _, tg := range second.targets {
+		if tg.d.policy.Mute.IsZero() {
+			t.Error("the integration's policy has no mute window")
+		}
+	}
+	again := spec
+	again.Policy.Mute.Mute, _ = pol.ParseIntervals("- weekdays: [saturday]\n  location: Europe/Berlin\n")
+	if _, err := m.Apply(again); err != nil {
+		t.Fatal(err)
+	}
+	if builtOf(m, spec.ID) != second {
+		t.Error("the same mute window parsed again rebuilt the channel")
 	}
 }
