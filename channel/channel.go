@@ -27,6 +27,23 @@ type Spec struct {
 	Data map[string][]byte
 	// Policy is the routing policy from the Secret's annotations.
 	Policy Policy
+	// Tenant owns a tenant channel; empty for admin channels. For the
+	// per-channel metrics.
+	Tenant string
+	// Limits bound what each integration of the channel may cost.
+	Limits Limits
+}
+
+// Limits bound what one integration of a channel may cost, so that one
+// tenant cannot crowd out the others. Zero means unlimited.
+type Limits struct {
+	// Groups is the most aggregation groups of one integration: alerts
+	// that would open more are delivered together in one overflow group.
+	Groups int
+	// PerMinute is the most notifications one integration sends per
+	// minute (a token bucket holding as many): due groups beyond it wait,
+	// and are sent later with whatever they then hold.
+	PerMinute int
 }
 
 // Policy is how a channel groups and repeats notifications.

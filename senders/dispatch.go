@@ -1,6 +1,7 @@
 package senders
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/prometheus/alertmanager/notify"
 	"github.com/prometheus/common/model"
+	"golang.org/x/time/rate"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
@@ -103,7 +105,15 @@ type dispatch struct {
 	sync.Mutex
 
 	policy       channel.Policy
+	limits       channel.Limits
 	sendResolved bool
+	// limiter paces notifications (limits.PerMinute); nil: unpaced.
+	limiter *rate.Limiter
+	// inflight counts the groups being sent.
+	inflight int
+	// lastDelivered is when a notification was last delivered, for the
+	// per-channel metric.
+	lastDelivered time.Time
 	members      map[alert.Key]*member
 	groups       map[string]*group
 	// log is the notification log: per group key, what was last told. It
@@ -145,6 +155,42 @@ func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
 	}
 }
 
+// setLimits changes the limits. A changed group limit regroups the
+// members, so that the overflow group forms or dissolves as it says.
+func (d *dispatch) setLimits(l channel.Limits, now time.Time) {
+	if l.PerMinute != d.limits.PerMinute {
+		d.limiter = nil
+		if l.PerMinute > 0 {
+			d.limiter = rate.NewLimiter(rate.Limit(float64(l.PerMinute)/60), l.PerMinute)
+			// Start full, as a fresh channel may send its burst at once.
+			d.limiter.SetBurstAt(now, l.PerMinute)
+		}
+	}
+	regroup := l.Groups != d.limits.Groups
+	d.limits = l
+	if regroup {
+		d.regroup(now)
+	}
+}
+
+// overflowLabel is the group label of the overflow group: its message
+// says that the channel reached its group limit.
+const overflowLabel model.LabelName = "amtenant_overflow"
+
+// overflowLabels are the overflow group's labels.
+func (d *dispatch) overflowLabels() model.LabelSet {
+	return model.LabelSet{overflowLabel: model.LabelValue(fmt.Sprintf("more than %d groups: alerts of further groups are listed together here", d.limits.Groups))}
+}
+
+// normalGroups counts the groups other than the overflow group.
+func (d *dispatch) normalGroups() int {
+	n := len(d.groups)
+	if _, ok := d.groups[d.overflowLabels().String()]; ok {
+		n--
+	}
+	return n
+}
+
 // defaultGroupInterval is Alertmanager's, for a policy that sets none.
 const defaultGroupInterval = 5 * time.Minute
 
@@ -161,9 +207,13 @@ func (d *dispatch) groupInterval() time.Duration {
 func (d *dispatch) setPolicy(p channel.Policy, now time.Time) {
 	regroup := !slices.Equal(p.GroupBy, d.policy.GroupBy) || p.GroupByAll != d.policy.GroupByAll
 	d.policy = p
-	if !regroup {
-		return
+	if regroup {
+		d.regroup(now)
 	}
+}
+
+// regroup puts every member in its group again.
+func (d *dispatch) regroup(now time.Time) {
 	for _, m := range d.members {
 		d.leave(m)
 	}
@@ -187,6 +237,13 @@ func (d *dispatch) join(m *member, now time.Time) {
 	ls := d.policy.GroupLabels(m.inc.Labels)
 	key := ls.String()
 	g := d.groups[key]
+	if g == nil && d.limits.Groups > 0 && d.normalGroups() >= d.limits.Groups {
+		// The group limit is reached: the alert is delivered in the
+		// overflow group, never dropped.
+		ls = d.overflowLabels()
+		key = ls.String()
+		g = d.groups[key]
+	}
 	if g == nil {
 		g = &group{key: key, labels: ls, members: map[alert.Key]*member{}, next: d.firstFlush(m.inc, now)}
 		if r, ok := d.restoredNext[key]; ok {
@@ -254,8 +311,21 @@ func (d *dispatch) untell(m *member) {
 func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 	seen := make(map[alert.Key]struct{}, len(incs))
 	for _, inc := range incs {
+		seen[inc.Key()] = struct{}{}
+	}
+	for k, m := range d.members {
+		if _, ok := seen[k]; ok || m.inflight || m.inc.Status == alert.Resolved {
+			// A resolution waits for its group's next flush even when the
+			// tracker no longer reports it.
+			continue
+		}
+		// Gone from the routed set: evicted, moved to another tenant, or no
+		// longer matched. Gone first, so that a group it leaves free under
+		// the group limit is free for a newcomer.
+		d.forget(m)
+	}
+	for _, inc := range incs {
 		k := inc.Key()
-		seen[k] = struct{}{}
 		m, ok := d.members[k]
 		if !ok {
 			if inc.Status == alert.Resolved && !d.restoredMembers[k] {
@@ -279,16 +349,6 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 				d.untell(m)
 			}
 		}
-	}
-	for k, m := range d.members {
-		if _, ok := seen[k]; ok || m.inflight || m.inc.Status == alert.Resolved {
-			// A resolution waits for its group's next flush even when the
-			// tracker no longer reports it.
-			continue
-		}
-		// Gone from the routed set: evicted, moved to another tenant, or no
-		// longer matched.
-		d.forget(m)
 	}
 	d.restoredMembers = nil
 	d.restoredNext = nil
@@ -405,27 +465,67 @@ func (d *dispatch) next() time.Time {
 	return next
 }
 
-// due flushes the groups due at now: it returns the notifications to
-// send, and marks their members in flight. While the channel is muted
-// (its mute or active time intervals) groups are not flushed, as in
-// Alertmanager's time mute stage: nothing is sent, nothing counts as
-// told, and the first flush after the window opens sends what is pending.
-func (d *dispatch) due(now time.Time) []*batch {
-	var out []*batch
-	muted := d.policy.Mute.Muted(now)
+// wakeAt returns when the scheduling loop should look again after due
+// returned at now with at most slots groups in flight: the next group's
+// flush, or, when groups wait for a delivery slot, zero (the end of a
+// delivery wakes the loop), or for the rate limit, the next token.
+func (d *dispatch) wakeAt(now time.Time, slots int) time.Time {
+	next := d.next()
+	if next.IsZero() || next.After(now) {
+		return next
+	}
+	if d.inflight >= slots {
+		return time.Time{}
+	}
+	if d.limiter != nil {
+		if tokens := d.limiter.TokensAt(now); tokens < 1 {
+			return now.Add(time.Duration((1 - tokens) / float64(d.limiter.Limit()) * float64(time.Second)))
+		}
+	}
+	return now
+}
+
+// due flushes the groups due at now, the longest waiting first: it
+// returns the notifications to send, and marks their members in flight.
+// At most slots groups are in flight at once, and the rate limit holds
+// further groups back; those stay due, and are flushed when a slot or a
+// token frees, with whatever they then hold.
+//
+// While the channel is muted (its mute or active time intervals) groups
+// are not flushed, as in Alertmanager's time mute stage: nothing is sent,
+// nothing counts as told, and the first flush after the window opens
+// sends what is pending.
+func (d *dispatch) due(now time.Time, slots int) []*batch {
+	var ready []*group
 	for _, g := range d.groups {
-		if g.inflight || now.Before(g.next) {
+		if !g.inflight && !now.Before(g.next) {
+			ready = append(ready, g)
+		}
+	}
+	sort.Slice(ready, func(i, j int) bool {
+		if !ready[i].next.Equal(ready[j].next) {
+			return ready[i].next.Before(ready[j].next)
+		}
+		return ready[i].key < ready[j].key
+	})
+	muted := d.policy.Mute.Muted(now)
+	var out []*batch
+	for _, g := range ready {
+		if muted {
+			g.next = nextBoundary(g.next, d.groupInterval(), now)
 			continue
+		}
+		if d.inflight >= slots || (d.limiter != nil && d.limiter.TokensAt(now) < 1) {
+			break // deferred: still due
 		}
 		g.next = nextBoundary(g.next, d.groupInterval(), now)
-		if muted {
-			continue
-		}
 		if b := d.flush(g, now); b != nil {
+			if d.limiter != nil {
+				d.limiter.AllowN(now, 1)
+			}
 			out = append(out, b)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].groupKey < out[j].groupKey })
 	return out
 }
 
@@ -520,6 +620,7 @@ func (d *dispatch) flush(g *group, now time.Time) *batch {
 	// Resolutions the integration does not send are told with the batch.
 	b.resolved = resolved
 	g.inflight = true
+	d.inflight++
 	return b
 }
 
@@ -587,7 +688,9 @@ func (d *dispatch) complete(b *batch, now time.Time, delivered bool) {
 		return // cannot happen: a group in flight is kept
 	}
 	g.inflight = false
+	d.inflight--
 	if delivered {
+		d.lastDelivered = now
 		d.record(g, b, b.at)
 	} else {
 		g.failed = true
@@ -640,6 +743,7 @@ func (d *dispatch) cancel(b *batch, now time.Time) {
 	}
 	if g := d.groups[b.groupKey]; g != nil {
 		g.inflight = false
+		d.inflight--
 		g.next = now
 		d.dropIfEmpty(g)
 	}

@@ -2,6 +2,7 @@ package senders
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -68,7 +69,7 @@ func orEmpty(s []string) []string {
 // dueOne asserts exactly one batch is due at now.
 func dueOne(t *testing.T, d *dispatch, now time.Time) *batch {
 	t.Helper()
-	bs := d.due(now)
+	bs := d.due(now, DefaultMaxInFlight)
 	if len(bs) != 1 {
 		t.Fatalf("due(%s): got %d batches, want 1", now.Sub(t0), len(bs))
 	}
@@ -78,7 +79,7 @@ func dueOne(t *testing.T, d *dispatch, now time.Time) *batch {
 // dueNone asserts nothing is due at now.
 func dueNone(t *testing.T, d *dispatch, now time.Time) {
 	t.Helper()
-	if bs := d.due(now); len(bs) != 0 {
+	if bs := d.due(now, DefaultMaxInFlight); len(bs) != 0 {
 		t.Fatalf("due(%s): got %d batches (%v), want none", now.Sub(t0), len(bs), ids(bs[0].firing))
 	}
 }
@@ -233,7 +234,7 @@ func TestDispatchGrouping(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDispatch(tt.p, true)
 			d.sync(t0, all)
-			bs := d.due(t0.Add(gw))
+			bs := d.due(t0.Add(gw), DefaultMaxInFlight)
 			if len(bs) != len(tt.want) {
 				t.Fatalf("got %d batches, want %d", len(bs), len(tt.want))
 			}
@@ -515,4 +516,124 @@ func TestDispatchMuted(t *testing.T) {
 	d.sync(t0, incs(a1))
 	dueNone(t, d, t0.Add(gw)) // 12:00:30: outside the active window
 	wantBatch(t, dueOne(t, d, t0.Add(gw+2*gi)), grp("A"), []string{"A/1"}, nil, notify.ReasonFirstNotification)
+}
+
+// Past the group limit, alerts that would open new groups are delivered
+// together in one overflow group, whose labels say so; none is dropped.
+func TestDispatchGroupLimit(t *testing.T) {
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	d.setLimits(channel.Limits{Groups: 2}, t0)
+	var all []*alert.Incarnation
+	for i, name := range []string{"A", "B", "C", "D"} {
+		all = append(all, firingAt(uint64(i+1), t0, "alertname", name))
+	}
+	d.sync(t0, all)
+	bs := d.due(t0.Add(gw), DefaultMaxInFlight)
+	if len(bs) != 3 {
+		t.Fatalf("%d batches, want the two groups and the overflow group", len(bs))
+	}
+	got := map[string][]string{}
+	for _, b := range bs {
+		got[b.groupLabels.String()] = sorted(ids(b.firing))
+		d.complete(b, t0.Add(gw), true)
+	}
+	overflow := `{amtenant_overflow="more than 2 groups: alerts of further groups are listed together here"}`
+	want := map[string][]string{`{alertname="A"}`: {"A"}, `{alertname="B"}`: {"B"}, overflow: {"C", "D"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("batches %v, want %v", got, want)
+	}
+	// B leaves: the next new alert opens a group of its own again.
+	all = []*alert.Incarnation{all[0], all[2], all[3], firingAt(5, t0.Add(time.Minute), "alertname", "E")}
+	d.sync(t0.Add(time.Minute), all)
+	if _, ok := d.groups[`{alertname="E"}`]; !ok {
+		t.Errorf("groups %v: E did not get a group below the limit", slices.Collect(maps.Keys(d.groups)))
+	}
+	// Raising the limit dissolves the overflow group.
+	d.setLimits(channel.Limits{Groups: 10}, t0.Add(2*time.Minute))
+	if _, ok := d.groups[overflow]; ok || len(d.groups) != 4 {
+		t.Errorf("groups after raising the limit: %v", slices.Collect(maps.Keys(d.groups)))
+	}
+}
+
+// At most slots groups are in flight; the rest stay due and go out as
+// slots free up. The rate limit defers due groups, which are sent later
+// with what they hold by then: nothing is lost.
+func TestDispatchDeferred(t *testing.T) {
+	groups := func(d *dispatch, n int, at time.Time) {
+		var all []*alert.Incarnation
+		for i := range n {
+			all = append(all, firingAt(uint64(i+1), at, "alertname", fmt.Sprint("G", i)))
+		}
+		d.sync(at, all)
+	}
+	t.Run("slots", func(t *testing.T) {
+		d := newDispatch(policyGI(gw, gi, ri), true)
+		groups(d, 5, t0)
+		bs := d.due(t0.Add(gw), 2)
+		if len(bs) != 2 {
+			t.Fatalf("%d batches with 2 slots", len(bs))
+		}
+		if w := d.wakeAt(t0.Add(gw), 2); !w.IsZero() {
+			t.Errorf("wakeAt = %v with every slot taken, want zero (woken by a delivery's end)", w)
+		}
+		d.complete(bs[0], t0.Add(gw+time.Second), true)
+		if more := d.due(t0.Add(gw+time.Second), 2); len(more) != 1 {
+			t.Fatalf("%d batches after one slot freed, want 1", len(more))
+		}
+	})
+	t.Run("rate", func(t *testing.T) {
+		d := newDispatch(policyGI(gw, gi, ri), true)
+		d.setLimits(channel.Limits{PerMinute: 2}, t0)
+		groups(d, 4, t0)
+		now := t0.Add(gw)
+		sent := map[string][]string{}
+		take := func(bs []*batch) {
+			for _, b := range bs {
+				sent[b.groupLabels.String()] = sorted(ids(b.firing))
+				d.complete(b, now, true)
+			}
+		}
+		take(d.due(now, DefaultMaxInFlight))
+		if len(sent) != 2 {
+			t.Fatalf("%d groups sent at once, want the burst of 2", len(sent))
+		}
+		w := d.wakeAt(now, DefaultMaxInFlight)
+		if want := now.Add(30 * time.Second); !w.Equal(want) {
+			t.Fatalf("wakeAt = t0%+v, want the next token at t0%+v", w.Sub(t0), want.Sub(t0))
+		}
+		// An alert joins a deferred group meanwhile: it is in that
+		// group's message.
+		var all []*alert.Incarnation
+		for i := range 4 {
+			all = append(all, firingAt(uint64(i+1), t0, "alertname", fmt.Sprint("G", i)))
+		}
+		for name := range map[string]bool{"G0": true, "G1": true, "G2": true, "G3": true} {
+			if _, ok := sent[fmt.Sprintf("{alertname=%q}", name)]; !ok {
+				all = append(all, firingAt(9, now.Add(time.Second), "alertname", name, "instance", "late"))
+				break
+			}
+		}
+		d.sync(now.Add(time.Second), all)
+		if bs := d.due(now.Add(10*time.Second), DefaultMaxInFlight); len(bs) != 0 {
+			t.Fatalf("%d batches before the next token", len(bs))
+		}
+		now = w
+		take(d.due(now, DefaultMaxInFlight))
+		now = now.Add(30 * time.Second)
+		take(d.due(now, DefaultMaxInFlight))
+		if len(sent) != 4 {
+			t.Fatalf("%d groups sent, want all 4", len(sent))
+		}
+		late := 0
+		for _, alerts := range sent {
+			for _, a := range alerts {
+				if strings.HasSuffix(a, "/late") {
+					late++
+				}
+			}
+		}
+		if late != 1 {
+			t.Errorf("the alert that joined a deferred group was sent %d times, want once with its group: %v", late, sent)
+		}
+	})
 }

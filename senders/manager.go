@@ -49,6 +49,10 @@ type Options struct {
 	// to see the leader alive before it counts the batch as delivered by
 	// the leader. See Leadership.
 	TakeoverWindow time.Duration
+	// MaxInFlight bounds the notifications of one integration being sent
+	// at once (DefaultMaxInFlight when zero): the deliveries in flight, and
+	// their goroutines, grow with the channels, not with the alerts.
+	MaxInFlight int
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -60,6 +64,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = 30 * time.Second
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
 	}
 	if o.RetryInitialInterval <= 0 {
 		o.RetryInitialInterval = time.Second
@@ -77,6 +84,11 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// DefaultMaxInFlight is how many notifications of one integration are sent
+// at once: enough for a storm's groups to go out together, few enough that
+// a hanging endpoint holds a handful of goroutines.
+const DefaultMaxInFlight = 8
 
 // Manager owns every channel: it builds them from specs, routes synced
 // alerts to their integrations and runs their deliveries.
@@ -307,6 +319,7 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 				d = ot.d
 				d.Lock()
 				d.setPolicy(spec.Policy, m.opts.Now())
+				d.setLimits(spec.Limits, m.opts.Now())
 				d.sendResolved = in.SendResolved()
 				// What failed may work now.
 				d.retryFailed(m.opts.Now())
@@ -315,6 +328,7 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 		}
 		if d == nil {
 			d = newDispatch(spec.Policy, in.SendResolved())
+			d.setLimits(spec.Limits, m.opts.Now())
 			d.gen = &m.gen
 			m.gen.Add(1)
 			if st, ok := m.takeRestoredLocked(spec.ID, in.key()); ok {
@@ -382,8 +396,9 @@ func (m *Manager) hashOf(spec channel.Spec, globalID uint64) [32]byte {
 	// The mute windows as Alertmanager writes them (their locations are
 	// pointers, which %v would print as addresses).
 	mute, _ := yaml.Marshal(spec.Policy.Mute)
-	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00%v\x00%s\x00", spec.ID, spec.Trusted, globalID,
-		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.GroupInterval, spec.Policy.RepeatInterval, mute)
+	fmt.Fprintf(h, "%s\x00%t\x00%d\x00%v\x00%v\x00%v\x00%v\x00%v\x00%v\x00%s\x00%s\x00%+v\x00", spec.ID, spec.Trusted, globalID,
+		spec.Policy.Matchers, spec.Policy.GroupBy, spec.Policy.GroupByAll, spec.Policy.GroupWait, spec.Policy.GroupInterval, spec.Policy.RepeatInterval, mute,
+		spec.Tenant, spec.Limits)
 	keys := make([]string, 0, len(spec.Data))
 	for k := range spec.Data {
 		keys = append(keys, k)

@@ -71,7 +71,7 @@ func groupOf(targets []state.Target, channelID, name string) (state.Group, bool)
 func lockedDue(d *dispatch, now time.Time) []*batch {
 	d.Lock()
 	defer d.Unlock()
-	return d.due(now)
+	return d.due(now, DefaultMaxInFlight)
 }
 
 // batchFor returns the batch of the group of alertname name.

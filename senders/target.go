@@ -65,8 +65,8 @@ func (t *target) run(loopCtx, sendCtx context.Context, wg *sync.WaitGroup) {
 	for {
 		now := t.opts.Now()
 		t.d.Lock()
-		batches := t.d.due(now)
-		next := t.d.next()
+		batches := t.d.due(now, t.opts.MaxInFlight)
+		next := t.d.wakeAt(now, t.opts.MaxInFlight)
 		t.d.Unlock()
 		for _, b := range batches {
 			wg.Add(1)

@@ -314,7 +314,7 @@ func TestDeliveryRecoversFromPanic(t *testing.T) {
 	in := integration{Notifier: panicky{}, name: "webhook"}
 	tg := newTarget("team-a/x", in, d, nil, &opts, newMetrics(reg), discard())
 	d.sync(time.Now(), []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")})
-	bs := d.due(time.Now().Add(time.Second))
+	bs := d.due(time.Now().Add(time.Second), DefaultMaxInFlight)
 	if len(bs) != 1 {
 		t.Fatalf("got %d batches, want 1", len(bs))
 	}
