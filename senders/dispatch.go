@@ -114,8 +114,8 @@ type dispatch struct {
 	// lastDelivered is when a notification was last delivered, for the
 	// per-channel metric.
 	lastDelivered time.Time
-	members      map[alert.Key]*member
-	groups       map[string]*group
+	members       map[alert.Key]*member
+	groups        map[string]*group
 	// log is the notification log: per group key, what was last told. It
 	// outlives its group, as Alertmanager's does: a group that forms again
 	// is compared with what was said before.
