@@ -414,6 +414,7 @@ func TestRender(t *testing.T) {
 	dropped := delivered()
 	dropped.Integration = "webhook[1]"
 	dropped.LastAttempt = &senders.Attempt{At: now, Attempts: 2, Outcome: senders.OutcomeDropped, Reason: "serverError", Error: "boom"}
+	dropped.Failing, dropped.LastFailure, dropped.DueAt = true, dropped.LastAttempt, now.Add(5*time.Minute)
 	neverSent := senders.IntegrationState{
 		Integration: "webhook[2]", Known: true,
 		LastAttempt: &senders.Attempt{At: now, Attempts: 1, Outcome: senders.OutcomeDropped, Reason: "denied", Error: "destination denied"},
@@ -467,7 +468,8 @@ func TestRender(t *testing.T) {
 		t.Errorf("delivered integration: %q", l)
 	}
 	if l := lineWith("webhook[1]:"); strings.Contains(l, "notified at") || !strings.Contains(l, "not delivered") ||
-		!strings.Contains(l, "(serverError: boom)") {
+		!strings.Contains(l, "(serverError: boom)") ||
+		!strings.Contains(l, "the integration is failing: last failure "+ts(now)+" (serverError: boom); next attempt "+ts(now.Add(5*time.Minute))) {
 		t.Errorf("integration whose last attempt was dropped: %q", l)
 	}
 	if l := lineWith("webhook[2]:"); strings.Contains(l, "notified at") || !strings.Contains(l, "dropped after 1 attempt(s) (denied: destination denied)") ||

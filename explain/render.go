@@ -77,6 +77,13 @@ func integrationSummaryText(in senders.IntegrationState) string {
 		}
 		parts = append(parts, s)
 	}
+	if lf := in.LastFailure; in.Failing && lf != nil {
+		s := fmt.Sprintf("the integration is failing: last failure %s (%s: %s)", ts(lf.At), lf.Reason, lf.Error)
+		if !in.DueAt.IsZero() {
+			s += "; next attempt " + ts(in.DueAt)
+		}
+		parts = append(parts, s)
+	}
 	if !in.SendResolved {
 		parts = append(parts, "does not send resolutions")
 	}

@@ -112,8 +112,9 @@ type dispatch struct {
 	// inflight counts the groups being sent.
 	inflight int
 	// lastDelivered is when a notification was last delivered, for the
-	// per-channel metric.
+	// per-channel metric; lastFailure the last failed attempt, for explain.
 	lastDelivered time.Time
+	lastFailure   *Attempt
 	members       map[alert.Key]*member
 	groups        map[string]*group
 	// log is the notification log: per group key, what was last told. It

@@ -42,6 +42,10 @@ type IntegrationState struct {
 	InFlight     bool      `json:"inFlight"`
 	ResolvedSent bool      `json:"resolvedSent"`
 	LastAttempt  *Attempt  `json:"lastAttempt,omitempty"`
+	// Failing is set while the integration's deliveries fail (any group);
+	// LastFailure is its last failed attempt, whatever the alert.
+	Failing     bool     `json:"failing"`
+	LastFailure *Attempt `json:"lastFailure,omitempty"`
 }
 
 // Explain returns, per integration of a channel, its delivery state for
@@ -71,7 +75,11 @@ func (m *Manager) Explain(id, fp string) (states []IntegrationState, ok bool) {
 }
 
 func (d *dispatch) explain(fp string) IntegrationState {
-	st := IntegrationState{SendResolved: d.sendResolved}
+	st := IntegrationState{SendResolved: d.sendResolved, Failing: d.failing}
+	if d.lastFailure != nil {
+		lf := *d.lastFailure
+		st.LastFailure = &lf
+	}
 	var m *member
 	var key alert.Key
 	for k, mm := range d.members {

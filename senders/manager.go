@@ -142,7 +142,7 @@ var (
 // NewManager returns a Manager with no channels. reg may be nil.
 func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 	opts.setDefaults()
-	return &Manager{
+	m := &Manager{
 		opts:     opts,
 		b:        builder{tmpl: opts.Template, guard: opts.Guard, log: opts.Logger},
 		m:        newMetrics(reg),
@@ -152,6 +152,10 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 		invalid:  map[string][]string{},
 		restored: map[string]state.Target{},
 	}
+	if reg != nil {
+		reg.MustRegister(newChannelCollector(m))
+	}
+	return m
 }
 
 // HealthReporter tells users about their channel's deliveries where they

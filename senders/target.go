@@ -232,6 +232,9 @@ func (t *target) health(warning bool, reason, message string) {
 func (t *target) record(b *batch, a Attempt) {
 	t.d.Lock()
 	t.d.attempts[b.groupKey] = a
+	if a.Outcome != OutcomeDelivered {
+		t.d.lastFailure = &a
+	}
 	t.d.Unlock()
 }
 
