@@ -286,10 +286,10 @@ func TestKubeAdminOnlyAndForbidden(t *testing.T) {
 			strings.Contains(log, "resource=secrets")
 	})
 	time.Sleep(3 * time.Second)
-	// Once per resource: the Secrets, and the two kinds of policy
-	// ConfigMaps the component does not grant either.
-	if n := strings.Count(sc2.proc.logText(), "forbids reading a resource"); n != 3 {
-		t.Errorf("forbidden resources were logged %d times, want once each for secrets and the two policy ConfigMaps:\n%s", n, tail(sc2.proc.logText(), 3000))
+	// Once per resource: the Secrets, the two kinds of policy ConfigMaps
+	// and the limits ConfigMap, which the component does not grant either.
+	if n := strings.Count(sc2.proc.logText(), "forbids reading a resource"); n != 4 {
+		t.Errorf("forbidden resources were logged %d times, want once each for secrets, the two policy ConfigMaps and the limits ConfigMap:\n%s", n, tail(sc2.proc.logText(), 3000))
 	}
 }
 

@@ -375,6 +375,16 @@ func (m *Manager) Remove(id string) {
 	m.updateGaugeLocked()
 }
 
+// Refuse deletes a channel that a limit refuses and counts it as invalid,
+// with the types its data declares.
+func (m *Manager) Refuse(id string, data map[string][]byte) {
+	m.Remove(id)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.invalid[id] = TypesOf(data)
+	m.updateGaugeLocked()
+}
+
 // Sync hands each channel the incarnations routed to it; channels missing
 // from byChannel get none.
 func (m *Manager) Sync(now time.Time, byChannel map[string][]*alert.Incarnation) {

@@ -89,6 +89,12 @@ func Check(cfg Config, objs Objects, b Builder) []Problem {
 			add(s, "not a channel: it has neither the label %s nor %s", LabelChannel, LabelGlobal)
 		}
 	}
+	refused := refusedChannels(&cfg, sorted, tenantOf, func(string) Limits { return cfg.Limits })
+	for _, s := range sorted {
+		if msg, ok := refused[s.Namespace+"/"+s.Name]; ok {
+			add(s, "%s", msg)
+		}
+	}
 	cms := append([]*corev1.ConfigMap(nil), objs.ConfigMaps...)
 	sort.Slice(cms, func(i, j int) bool { return cms[i].Namespace+"/"+cms[i].Name < cms[j].Namespace+"/"+cms[j].Name })
 	var valid []*policy.Object

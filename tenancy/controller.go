@@ -27,6 +27,9 @@ type Builder interface {
 	Apply(spec channel.Spec) ([]string, error)
 	// Remove deletes a channel.
 	Remove(id string)
+	// Refuse deletes a channel that a limit refuses, and counts it as
+	// invalid.
+	Refuse(id string, data map[string][]byte)
 	// SetGlobal sets the global defaults from the global Secret's data.
 	SetGlobal(data map[string][]byte) error
 }
@@ -82,6 +85,12 @@ type Controller struct {
 	// policies are the policy ConfigMaps by key, valid or not.
 	policies      map[string]*parsedPolicy
 	policiesDirty bool
+	// limitsInf is the limit overrides' informer (SetLimits); overrides
+	// the tenants' overrides; refused the channels the channel limit
+	// refuses, and why.
+	limitsInf cache.SharedIndexInformer
+	overrides map[string]override
+	refused   map[string]string
 }
 
 const globalKey = "global"
@@ -103,6 +112,7 @@ func NewController(cfg Config, namespaces, secrets, globals cache.SharedIndexInf
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "amtenant-channels"}),
 		applied:  map[string]bool{},
 		broken:   map[string]string{},
+		refused:  map[string]string{},
 		reported: map[string]string{},
 		policies: map[string]*parsedPolicy{},
 	}
@@ -153,6 +163,7 @@ const (
 	ResourceNamespaces = "namespaces"
 	ResourceSecrets    = "secrets"
 	ResourceGlobal     = "secrets (global)"
+	ResourceLimits     = "configmaps (limits)"
 )
 
 // SetHealth lets Run stop waiting for a cache whose resource the API server
@@ -195,6 +206,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.silences != nil {
 		synced = append(synced, usable(c.silences, ResourceSilences), usable(c.inhibits, ResourceInhibits))
 	}
+	if c.limitsInf != nil {
+		synced = append(synced, usable(c.limitsInf, ResourceLimits))
+	}
 	if !cache.WaitForNamedCacheSync("amtenant", ctx.Done(), synced...) {
 		return fmt.Errorf("wait for caches: %w", ctx.Err())
 	}
@@ -202,6 +216,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	// channel misses the alerts already firing and none is notified twice
 	// by an early, partial picture.
 	c.syncGlobal()
+	c.syncLimits()
+	c.recheckChannelLimit()
 	for _, obj := range c.secrets.GetStore().List() {
 		if s, ok := obj.(*corev1.Secret); ok {
 			c.syncSecret(s.Namespace + "/" + s.Name)
@@ -250,6 +266,12 @@ func (c *Controller) next() bool {
 		c.syncSecret(name)
 	case "policy":
 		c.syncPolicy(name)
+	case limitsKey:
+		if c.syncLimits() {
+			for _, k := range c.secrets.GetStore().ListKeys() {
+				c.syncSecret(k)
+			}
+		}
 	case "namespace":
 		c.checkTenantNames()
 		// Policies follow their namespace's tenant.
@@ -266,6 +288,8 @@ func (c *Controller) next() bool {
 	}
 	c.queue.Forget(key)
 	if c.queue.Len() == 0 {
+		// Channels added, deleted or moved change who is over the limit.
+		c.recheckChannelLimit()
 		c.rebuildPolicies()
 		c.router.Reroute()
 	}
@@ -285,6 +309,17 @@ func (c *Controller) syncSecret(key string) {
 		c.invalid(s, key, err.Error())
 		return
 	}
+	c.mu.Lock()
+	refusal, refused := c.refused[key]
+	c.mu.Unlock()
+	if refused {
+		c.refuse(s, key, refusal)
+		return
+	}
+	if !cl.spec.Trusted {
+		cl.spec.Tenant, _ = c.TenantOf(s.Namespace)
+	}
+	cl.spec.Limits = c.limitsFor(cl.spec.Tenant).channelLimits()
 	if len(cl.ignoredClaims) > 0 {
 		c.reportOnce(s, key+"#claims", true, ReasonTenantClaimIgnored, strings.Join(cl.ignoredClaims, "; "))
 	} else {
@@ -322,6 +357,19 @@ func (c *Controller) invalid(s *corev1.Secret, key, msg string) {
 	if !kept {
 		c.router.remove(key)
 	}
+	c.reportOnce(s, key, true, ReasonInvalidChannel, msg)
+}
+
+// refuse stops a channel that a limit refuses, and reports it like an
+// invalid channel.
+func (c *Controller) refuse(s *corev1.Secret, key, msg string) {
+	msg = key + ": " + msg
+	c.builder.Refuse(key, secretData(s))
+	c.router.remove(key)
+	c.mu.Lock()
+	delete(c.applied, key)
+	c.broken[key] = msg
+	c.mu.Unlock()
 	c.reportOnce(s, key, true, ReasonInvalidChannel, msg)
 }
 

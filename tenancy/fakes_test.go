@@ -47,6 +47,7 @@ type recBuilder struct {
 	failGlobal error
 	applies    []channel.Spec
 	removes    []string
+	refused    []string
 	globals    []map[string][]byte
 	current    map[string]channel.Spec
 }
@@ -75,6 +76,14 @@ func (b *recBuilder) Remove(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.removes = append(b.removes, id)
+	delete(b.current, id)
+}
+
+func (b *recBuilder) Refuse(id string, _ map[string][]byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.removes = append(b.removes, id)
+	b.refused = append(b.refused, id)
 	delete(b.current, id)
 }
 

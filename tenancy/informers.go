@@ -20,6 +20,9 @@ import (
 type Informers struct {
 	Namespaces, Secrets, Globals cache.SharedIndexInformer
 	Silences, Inhibits           cache.SharedIndexInformer
+	// Limits is the admin's limit overrides (a ConfigMap in the sidecar's
+	// namespace); nil with tenant Secrets off.
+	Limits cache.SharedIndexInformer
 }
 
 func byLabel(l string) func(*metav1.ListOptions) {
@@ -51,6 +54,7 @@ func NewInformers(client kubernetes.Interface, namespace string, tenantSecrets b
 		// no other ConfigMap is ever listed or cached.
 		inf.Silences = coreinformers.NewFilteredConfigMapInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, byLabel(policy.LabelSilence))
 		inf.Inhibits = coreinformers.NewFilteredConfigMapInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, byLabel(policy.LabelInhibit))
+		inf.Limits = coreinformers.NewFilteredConfigMapInformer(client, namespace, resync, cache.Indexers{}, byLabel(LabelLimits))
 	}
 	return inf
 }
@@ -73,5 +77,6 @@ func (i Informers) Run(stop <-chan struct{}) {
 	if i.Silences != nil {
 		go i.Silences.Run(stop)
 		go i.Inhibits.Run(stop)
+		go i.Limits.Run(stop)
 	}
 }

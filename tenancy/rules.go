@@ -46,6 +46,9 @@ type Config struct {
 	GroupWait      time.Duration
 	GroupInterval  time.Duration
 	RepeatInterval time.Duration
+	// Limits are the default limits of every tenant (the --limits.* flags);
+	// admin channels get their channel-groups and notification rate.
+	Limits Limits
 	// AdminOnly is --no-tenancy.tenant-secrets: channel Secrets outside
 	// Namespace are ignored. (The running sidecar does not even watch
 	// them; Check reports them.)

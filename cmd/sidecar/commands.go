@@ -28,6 +28,11 @@ func (o *Options) tenancyConfig() tenancy.Config {
 		GroupInterval:        o.GroupInterval,
 		RepeatInterval:       o.RepeatInterval,
 		AdminOnly:            !o.TenantSecrets,
+		Limits: tenancy.Limits{
+			Channels:         o.LimitsTenantChannels,
+			ChannelGroups:    o.LimitsChannelGroups,
+			ChannelPerMinute: o.LimitsChannelPerMinute,
+		},
 	}
 }
 

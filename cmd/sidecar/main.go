@@ -184,6 +184,9 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		if err := ctrl.SetPolicies(inf.Silences, inf.Inhibits); err != nil {
 			return err
 		}
+		if err := ctrl.SetLimits(inf.Limits); err != nil {
+			return err
+		}
 	}
 	if err := ctrl.Register(reg, time.Now); err != nil {
 		return err

@@ -44,6 +44,10 @@ type Options struct {
 	MaxRetryDuration time.Duration
 	DedupCapacity    int
 
+	LimitsTenantChannels   int
+	LimitsChannelGroups    int
+	LimitsChannelPerMinute int
+
 	AlertNamespaceLabel  string
 	NamespaceTenantLabel string
 	AlertTenantLabel     string
@@ -117,6 +121,12 @@ func (o *Options) register(app *kingpin.Application) {
 	app.Flag("notify.max-retry-duration", "Give up on a retryable failure after this long.").Default("1h").DurationVar(&o.MaxRetryDuration)
 	app.Flag("dedup.capacity", "Maximum number of alerts remembered (LRU). Alerts present in Alertmanager are always kept.").
 		Default("100000").IntVar(&o.DedupCapacity)
+	app.Flag("limits.tenant-channels", "Channel Secrets per tenant; those beyond (the newest by creation time) are refused and reported. 0: unlimited. Admins override it per tenant with a ConfigMap labelled amtenant.io/limits.").
+		Default("100").IntVar(&o.LimitsTenantChannels)
+	app.Flag("limits.channel-groups", "Aggregation groups per channel integration; alerts that would open more are delivered together in one overflow group. 0: unlimited.").
+		Default("200").IntVar(&o.LimitsChannelGroups)
+	app.Flag("limits.channel-notifications-per-minute", "Notifications per minute per channel integration (a burst of as many, then evenly); due groups beyond wait and go out later with what they then hold. 0: unlimited.").
+		Default("120").IntVar(&o.LimitsChannelPerMinute)
 	app.Flag("tenancy.alert-namespace-label", "Alert label naming the alert's namespace.").Default("namespace").StringVar(&o.AlertNamespaceLabel)
 	app.Flag("tenancy.namespace-tenant-label", "Namespace label naming the namespace's tenant.").Default("amtenant.io/tenant").StringVar(&o.NamespaceTenantLabel)
 	app.Flag("tenancy.alert-tenant-label", "Label added to every delivered alert with its tenant.").Default("tenant").StringVar(&o.AlertTenantLabel)
@@ -195,6 +205,14 @@ func (o *Options) Validate() error {
 	}
 	if o.DedupCapacity <= 0 {
 		errs = append(errs, errors.New("--dedup.capacity must be greater than 0"))
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{{"--limits.tenant-channels", o.LimitsTenantChannels}, {"--limits.channel-groups", o.LimitsChannelGroups}, {"--limits.channel-notifications-per-minute", o.LimitsChannelPerMinute}} {
+		if l.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative (0 means unlimited)", l.flag))
+		}
 	}
 	if o.ObjectsDir != "" && o.Kubeconfig != "" {
 		errs = append(errs, errors.New("--objects.dir and --kubeconfig exclude each other"))

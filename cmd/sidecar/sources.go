@@ -89,6 +89,9 @@ func clusterSource(o *Options, log *slog.Logger) (*source, error) {
 		if err := health.Watch(inf.Inhibits, tenancy.ResourceInhibits); err != nil {
 			return nil, err
 		}
+		if err := health.Watch(inf.Limits, tenancy.ResourceLimits); err != nil {
+			return nil, err
+		}
 	}
 	rep, stop := tenancy.NewEventReporter(client, podName(), log.With("component", "channels"))
 	return &source{
