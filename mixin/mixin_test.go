@@ -163,7 +163,10 @@ func TestSelectors(t *testing.T) {
 	for _, name := range []string{"amtenant_polls_total", "amtenant_poll_duration_seconds", "amtenant_alerts",
 		"amtenant_notifications_total", "amtenant_notifications_failed_total", "amtenant_notifications_dropped_total",
 		"amtenant_notification_latency_seconds", "amtenant_channels", "amtenant_dedup_evictions_total",
-		"amtenant_leader", "amtenant_build_info"} {
+		"amtenant_leader", "amtenant_build_info",
+		// Delivery health per channel and tenant controls.
+		"amtenant_channel_failing", "amtenant_channel_last_delivery_timestamp_seconds",
+		"amtenant_tenant_policies", "amtenant_alerts_held"} {
 		if !used[name] {
 			t.Errorf("%s is used by no rule or panel", name)
 		}
@@ -181,7 +184,7 @@ func TestSelectors(t *testing.T) {
 func declaredMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{"up": true}
-	nameField := regexp.MustCompile(`Name:\s*"(amtenant_\w+)"`)
+	nameField := regexp.MustCompile(`(?:Name:\s*|NewDesc\(\s*)"(amtenant_\w+)"`)
 	buildInfo := regexp.MustCompile(`versioncollector\.NewCollector\("(\w+)"\)`)
 	// What the Go and process collectors of client_golang expose, among
 	// what the dashboard shows.
