@@ -70,6 +70,9 @@ func TestREADMEExamples(t *testing.T) {
 	if err := ctrl.SetPolicies(inf.Silences, inf.Inhibits); err != nil {
 		t.Fatal(err)
 	}
+	if err := ctrl.SetLimits(inf.Limits); err != nil {
+		t.Fatal(err)
+	}
 	inf.Run(ctx.Done())
 	go func() { _ = ctrl.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -87,8 +90,9 @@ func TestREADMEExamples(t *testing.T) {
 			t.Errorf("README example %s was not loaded", id)
 			continue
 		}
-		if !strings.HasPrefix(got, tenancy.ReasonChannelReady) && !strings.HasPrefix(got, tenancy.ReasonPolicyReady) {
-			t.Errorf("README example %s is not a working channel or tenant policy: %s", id, got)
+		if !strings.HasPrefix(got, tenancy.ReasonChannelReady) && !strings.HasPrefix(got, tenancy.ReasonPolicyReady) &&
+			!strings.HasPrefix(got, tenancy.ReasonLimitsLoaded) {
+			t.Errorf("README example %s is not a working channel, tenant policy or limits: %s", id, got)
 		}
 	}
 }
