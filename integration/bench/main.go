@@ -36,8 +36,18 @@ func main() {
 	window := flag.Duration("window", 30*time.Second, "measurement window")
 	goBench := flag.String("go-bench", "", "output of the Go benchmarks to include")
 	flag.StringVar(&profileDir, "profile-dir", "", "save the sidecar's heap and CPU profiles here (enables --web.enable-pprof)")
+	fairOnly := flag.Bool("fair-only", false, "run only the fair-sharing load test, and print its rows")
 	flag.Parse()
 	goBenchOut = *goBench
+	if *fairOnly {
+		rows, err := fairnessResults(*amBin, *sidecarBin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		fmt.Print(render(rows))
+		return
+	}
 	if err := run(*amBin, *sidecarBin, *out, *window); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -161,6 +171,15 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 		result{"sidecar CPU per poll, 50k alerts", perPoll50.Round(time.Millisecond).String(), ""},
 		result{"poll duration (mean), 50k alerts", meanPoll50.Round(time.Millisecond).String(), "well under the 10 s interval"},
 		result{"sidecar peak RSS, 50k alerts", mib(rss(sc.Process.Pid, "VmHWM")), ""})
+
+	// Stop this pair before the fair-sharing runs start their own.
+	stop(sc)
+	stop(am)
+	fair, err := fairnessResults(amBin, sidecarBin)
+	if err != nil {
+		return err
+	}
+	res = append(res, fair...)
 
 	report := render(res)
 	fmt.Print(report)
