@@ -136,8 +136,9 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 	depth, inString, escaped := 1, false, false
 	// At depth 1: whether the next string is a value (after ':'), the last
 	// key, and the string being read (its first bytes).
-	afterColon, topString, lastKey := false, false, ""
-	var cur []byte
+	afterColon, topString, lastKeyFP := false, false, false
+	var curBuf [64]byte
+	cur := curBuf[:0]
 	fp := ""
 	oversized := false
 	for {
@@ -154,12 +155,12 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 					inString = false
 					if topString {
 						if afterColon {
-							if lastKey == "fingerprint" {
+							if lastKeyFP {
 								fp = string(cur)
 							}
 							afterColon = false
 						} else {
-							lastKey = string(cur)
+							lastKeyFP = string(cur) == "fingerprint" // no copy of every key
 						}
 						topString = false
 					}
@@ -645,22 +646,36 @@ func unquote(q []byte) ([]byte, error) {
 
 // The keys the decoder reads, per object.
 var (
-	alertKeys  = []string{"labels", "annotations", "status", "startsAt", "endsAt", "updatedAt", "fingerprint", "generatorURL"}
-	statusKeys = []string{"state", "silencedBy", "inhibitedBy"}
+	alertKeys  = newKeys("labels", "annotations", "status", "startsAt", "endsAt", "updatedAt", "fingerprint", "generatorURL")
+	statusKeys = newKeys("state", "silencedBy", "inhibitedBy")
 )
 
-// canonical returns the name among names that key spells, matched as
+// keys are names with their bytes, so that matching allocates nothing.
+type keys struct {
+	names []string
+	bytes [][]byte
+}
+
+func newKeys(names ...string) keys {
+	k := keys{names: names}
+	for _, n := range names {
+		k.bytes = append(k.bytes, []byte(n))
+	}
+	return k
+}
+
+// canonical returns the name among ks that key spells, matched as
 // encoding/json (and so the generated client) matches object keys: exactly,
 // else ignoring case. "" if none.
-func canonical(key []byte, names []string) string {
-	for _, n := range names {
+func canonical(key []byte, ks keys) string {
+	for _, n := range ks.names {
 		if string(key) == n {
 			return n
 		}
 	}
-	for _, n := range names {
-		if bytes.EqualFold(key, []byte(n)) {
-			return n
+	for i, b := range ks.bytes {
+		if bytes.EqualFold(key, b) {
+			return ks.names[i]
 		}
 	}
 	return ""

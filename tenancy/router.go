@@ -131,11 +131,11 @@ func (r *Router) tableLocked() table {
 
 // candidates are the channels that may receive an alert of tenant: every
 // other channel's scope refuses it (TestTableNarrowsOnly).
-func (t table) candidates(tenant string) [][]entry {
+func (t table) candidates(tenant string) [2][]entry {
 	if tenant == "" {
-		return [][]entry{t.cluster, t.all}
+		return [2][]entry{t.cluster, t.all}
 	}
-	return [][]entry{t.byTenant[tenant], t.all}
+	return [2][]entry{t.byTenant[tenant], t.all}
 }
 
 // tenantOfAlert returns the tenant of an alert with labels ls, "" for a
