@@ -172,7 +172,11 @@ func (r *Router) routeLocked(now time.Time) {
 	for i := range r.last {
 		inc := r.last[i] // a copy: deliveries in flight hold earlier ones
 		inc.Tenant = tenants[i]
-		p, h := &inc, holds[i]
+		p := &inc
+		var h policy.Hold
+		if holds != nil {
+			h = holds[i]
+		}
 		var suppressed *alert.Incarnation
 		muted := false
 		for _, es := range t.candidates(inc.Tenant) {
@@ -211,8 +215,11 @@ func heldCopy(inc alert.Incarnation) *alert.Incarnation {
 }
 
 // holdsLocked evaluates the policies of every tenant that has some over
-// that tenant's alerts (indexes into r.last).
+// that tenant's alerts (indexes into r.last); nil when none has any.
 func (r *Router) holdsLocked(now time.Time, byTenant map[string][]int) []policy.Hold {
+	if len(byTenant) == 0 {
+		return nil // no tenant has policies
+	}
 	out := make([]policy.Hold, len(r.last))
 	for tenant, idx := range byTenant {
 		incs := make([]*alert.Incarnation, len(idx))
