@@ -213,7 +213,9 @@ func TestKubeTenantPolicies(t *testing.T) {
 	}
 }
 
-// Local mode reads the same policies from --objects.dir.
+// Local mode reads the same policies from --objects.dir: a silence and an
+// inhibit rule hold only the tenant's own alerts, an invalid policy is
+// logged, and removing the file lets the held alert go.
 func TestLocalTenantPolicies(t *testing.T) {
 	t.Parallel()
 	am := startAlertmanager(t)
@@ -235,6 +237,19 @@ data:
 apiVersion: v1
 kind: ConfigMap
 metadata:
+  name: node-down
+  namespace: team-b
+  labels:
+    amtenant.io/inhibit: ""
+data:
+  rules: |
+    - source_matchers: [alertname="NodeDown"]
+      target_matchers: [alertname="PodDown"]
+      equal: [node]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
   name: broken
   namespace: team-b
   labels:
@@ -245,14 +260,22 @@ data:
 	sc := startSidecar(t, am, dir)
 	start := time.Now().Add(-time.Minute)
 	am.post(firing(start, "alertname", "Quiet", "namespace", "team-b"), firing(start, "alertname", "Loud", "namespace", "team-b"),
-		firing(start, "alertname", "Quiet", "namespace", "team-a"))
+		firing(start, "alertname", "Quiet", "namespace", "team-a"),
+		firing(start, "alertname", "NodeDown", "namespace", "team-b", "node", "n1"),
+		firing(start, "alertname", "PodDown", "namespace", "team-b", "node", "n1"),
+		firing(start, "alertname", "PodDown", "namespace", "team-a", "node", "n1"))
 	eventually(t, 15*time.Second, "Loud and the other tenant's Quiet", func() bool {
 		return slices.Contains(s.alertsAt("/team-b"), "Loud/firing") && slices.Contains(s.alertsAt("/team-a"), "Quiet/firing") &&
-			len(s.alertsAt("/all")) == 3
+			len(s.alertsAt("/all")) == 6
 	})
 	sc.waitPolls(t, 10)
-	if got := s.alertsAt("/team-b"); !slices.Equal(got, []string{"Loud/firing"}) {
-		t.Errorf("team-b received %v, want Loud only while Quiet is silenced", got)
+	got := s.alertsAt("/team-b")
+	slices.Sort(got)
+	if want := []string{"Loud/firing", "NodeDown/firing"}; !slices.Equal(got, want) {
+		t.Errorf("team-b received %v, want %v while Quiet is silenced and PodDown inhibited", got, want)
+	}
+	if !slices.Contains(s.alertsAt("/team-a"), "PodDown/firing") {
+		t.Errorf("team-b's inhibit rule held team-a's PodDown: %v", s.alertsAt("/team-a"))
 	}
 	if log := sc.proc.logText(); !strings.Contains(log, "inhibit team-b/broken: rules[0]: source_matchers is required") || !strings.Contains(log, "configmap=team-b/broken") {
 		t.Errorf("the invalid policy was not logged:\n%s", tail(log, 3000))
