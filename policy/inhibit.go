@@ -55,7 +55,11 @@ func ParseRules(data map[string]string) ([]*Rule, error) {
 			// would be a source: surely not meant.
 			return nil, fmt.Errorf("%s[%d]: source_matchers is required", KeyRules, i)
 		}
-		out = append(out, &Rule{InhibitRule: inhibit.NewInhibitRule(cr), Index: i})
+		r := &Rule{InhibitRule: inhibit.NewInhibitRule(cr), Index: i}
+		if !matchesSomethingOnly(r.SourceMatchers) {
+			return nil, fmt.Errorf("%s[%d]: source_matchers: at least one matcher must not match the empty string, or every alert of the tenant is a source", KeyRules, i)
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

@@ -110,11 +110,6 @@ func TestParseRulesErrors(t *testing.T) {
 // same syntax as silence matchers (ParseMatcher: UTF-8, falling back to
 // classic), as Alertmanager v0.34 reads its own inhibit_rules by default.
 func TestParseRulesUTF8Matchers(t *testing.T) {
-	t.Skip(`BUG: ParseRules unmarshals config/common.InhibitRule, whose Matchers are parsed by matcher/compat's ` +
-		`package-level parser; nothing in amtenant calls compat.InitFromFlags, so that parser stays the classic one. ` +
-		`Alertmanager v0.34 itself defaults to the fallback (UTF-8 then classic) parser, and so does policy.ParseMatcher ` +
-		`for silences: a rule with source_matchers ['"service.name"="api"'] is accepted by Alertmanager and by a ` +
-		`silence's matchers but rejected here with "bad matcher format".`)
 	const m = `"service.name"="api"`
 	if _, err := ParseMatcher(m); err != nil {
 		t.Fatalf("ParseMatcher(%q): %v", m, err)

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,8 +33,23 @@ func ParseIntervals(s string) (Intervals, error) {
 	case len(iv) > MaxIntervals:
 		return nil, fmt.Errorf("%d entries, at most %d are allowed", len(iv), MaxIntervals)
 	}
+	ranges := 0
+	for i, ti := range iv {
+		n := len(ti.Times) + len(ti.Weekdays) + len(ti.DaysOfMonth) + len(ti.Months) + len(ti.Years)
+		if n == 0 {
+			return nil, fmt.Errorf("entry %d has no times, weekdays, days_of_month, months or years: it would hold all the time", i+1)
+		}
+		ranges += n
+	}
+	if ranges > MaxRanges {
+		return nil, fmt.Errorf("%d ranges in all, at most %d are allowed", ranges, MaxRanges)
+	}
 	return iv, nil
 }
+
+// MaxRanges bounds the ranges (times, weekdays, days, months, years) of
+// one list, so that deciding whether a time is in it stays cheap.
+const MaxRanges = 256
 
 // yamlError makes a YAML error one line.
 func yamlError(err error) string {
@@ -50,21 +66,58 @@ func (iv Intervals) Contains(t time.Time) bool {
 	return false
 }
 
-// Horizon is how far ahead the end of a window is looked for. Time
-// intervals are minute-grained, so looking minute by minute finds every
-// change; a window that lasts longer is reported as lasting "beyond".
+// Horizon is how far ahead the end of a window is looked for; a window
+// that lasts longer is reported as lasting "beyond".
 const Horizon = 14 * 24 * time.Hour
 
-// change returns the first whole minute after t (within Horizon) at which
-// in differs from in(t), and whether there is one.
-func change(t time.Time, in func(time.Time) bool) (time.Time, bool) {
+// change returns the first instant after t (within Horizon) at which in
+// differs from in(t), and whether there is one. Membership in a list of
+// time intervals depends only on the date and the minute of the day on
+// each entry's clock, so it can change only at a midnight or at the start
+// or end of a time range there: those are the only instants looked at.
+func change(t time.Time, in func(time.Time) bool, lists ...Intervals) (time.Time, bool) {
+	var at []time.Time
+	for _, iv := range lists {
+		at = iv.boundaries(t, at)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
 	cur := in(t)
-	for at := t.Truncate(time.Minute).Add(time.Minute); at.Sub(t) <= Horizon; at = at.Add(time.Minute) {
-		if in(at) != cur {
-			return at, true
+	for i, c := range at {
+		if i > 0 && c.Equal(at[i-1]) {
+			continue
+		}
+		if in(c) != cur {
+			return c.In(t.Location()), true
 		}
 	}
 	return time.Time{}, false
+}
+
+// boundaries appends the midnights and time range edges of every entry in
+// (t, t+Horizon], on the entry's clock.
+func (iv Intervals) boundaries(t time.Time, out []time.Time) []time.Time {
+	end := t.Add(Horizon)
+	add := func(c time.Time) {
+		if c.After(t) && !c.After(end) {
+			out = append(out, c)
+		}
+	}
+	for _, ti := range iv {
+		loc := t.Location()
+		if ti.Location != nil {
+			loc = ti.Location.Location
+		}
+		local := t.In(loc)
+		for d := -1; d <= int(Horizon/(24*time.Hour))+1; d++ {
+			y, m, day := local.AddDate(0, 0, d).Date()
+			add(time.Date(y, m, day, 0, 0, 0, 0, loc))
+			for _, tr := range ti.Times {
+				add(time.Date(y, m, day, 0, tr.StartMinute, 0, 0, loc))
+				add(time.Date(y, m, day, 0, tr.EndMinute, 0, 0, loc))
+			}
+		}
+	}
+	return out
 }
 
 // Mute is a channel's time windows: it is muted inside any mute interval
@@ -88,7 +141,7 @@ func (m Mute) Muted(t time.Time) bool {
 // Until returns when a channel muted at t is next unmuted; ok is false
 // when that is beyond Horizon.
 func (m Mute) Until(t time.Time) (time.Time, bool) {
-	return change(t, m.Muted)
+	return change(t, m.Muted, m.Mute, m.Active)
 }
 
 // Describe says, for explain, whether the channel is muted at t and until

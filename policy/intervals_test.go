@@ -231,7 +231,7 @@ func TestMuteUntilAndDescribe(t *testing.T) {
 	// until 2026-06-16 00:00 (a day beyond it).
 	atHorizon := mustIntervals(t, "- months: [june]\n  days_of_month: ['1:14']\n")
 	pastHorizon := mustIntervals(t, "- months: [june]\n  days_of_month: ['1:15']\n")
-	always := mustIntervals(t, "- {}\n")
+	always := mustIntervals(t, "- years: ['2000:2100']\n")
 	for _, tc := range []struct {
 		name     string
 		m        Mute

@@ -23,6 +23,10 @@ const (
 	KindInhibit Kind = "inhibit"
 )
 
+// MaxPolicyBytes bounds a policy ConfigMap's data: it is parsed again at
+// every change.
+const MaxPolicyBytes = 64 << 10
+
 // Object is one valid policy ConfigMap.
 type Object struct {
 	// ID is "<namespace>/<name>".
@@ -65,6 +69,13 @@ func Parse(cm *corev1.ConfigMap) (*Object, error) {
 		}
 		sort.Strings(keys)
 		return nil, fmt.Errorf("binaryData is not read (key %q); put the policy in data", keys[0])
+	}
+	size := 0
+	for _, v := range cm.Data {
+		size += len(v)
+	}
+	if size > MaxPolicyBytes {
+		return nil, fmt.Errorf("%d bytes of data, at most %d are allowed in a policy ConfigMap", size, MaxPolicyBytes)
 	}
 	var err error
 	if s {

@@ -152,6 +152,11 @@ func TestInhibitionOracle(t *testing.T) {
 			items = append(items, randomRule(r))
 		}
 		all := strings.Join(items, "")
+		// A rule whose sources are every alert is refused here on purpose
+		// (Alertmanager takes it): not a case to compare.
+		if _, err := ParseRules(map[string]string{KeyRules: all}); err != nil && strings.Contains(err.Error(), "must not match the empty string") {
+			continue
+		}
 
 		// Alertmanager reads all the rules from the same YAML text.
 		var crs []amcommoncfg.InhibitRule

@@ -135,7 +135,7 @@ func (s *Silence) Until(t time.Time) (time.Time, bool) {
 	if s.Intervals == nil {
 		return s.EndsAt, !s.EndsAt.IsZero()
 	}
-	u, ok := change(t, s.Intervals.Contains)
+	u, ok := change(t, s.Intervals.Contains, s.Intervals)
 	if !s.EndsAt.IsZero() && (!ok || s.EndsAt.Before(u)) {
 		return s.EndsAt, true
 	}

@@ -168,8 +168,8 @@ func TestSilenceRecurring(t *testing.T) {
 		KeyEndsAt:        "2026-06-04T03:00:00Z", // Thu, inside Wed night's window
 	}
 	office := map[string]string{KeyMatchers: "alertname=\"X\"", KeyTimeIntervals: berlinOffice}
-	always := map[string]string{KeyMatchers: "alertname=\"X\"", KeyTimeIntervals: "- {}\n"}
-	alwaysBounded := map[string]string{KeyMatchers: "alertname=\"X\"", KeyTimeIntervals: "- {}\n", KeyEndsAt: "2026-07-01T00:00:00Z"}
+	always := map[string]string{KeyMatchers: "alertname=\"X\"", KeyTimeIntervals: "- years: ['2000:2100']\n"}
+	alwaysBounded := map[string]string{KeyMatchers: "alertname=\"X\"", KeyTimeIntervals: "- years: ['2000:2100']\n", KeyEndsAt: "2026-07-01T00:00:00Z"}
 	for _, tc := range []struct {
 		name  string
 		data  map[string]string

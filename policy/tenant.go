@@ -12,8 +12,12 @@ import (
 )
 
 // MaxPerTenant bounds the policy ConfigMaps of each kind that one tenant
-// may have: what its policies cost is paid once per poll over its alerts.
-const MaxPerTenant = 100
+// may have, and MaxRulesPerTenant its inhibit rules: what its policies
+// cost is paid once per poll over its alerts.
+const (
+	MaxPerTenant      = 100
+	MaxRulesPerTenant = 200
+)
 
 // Index is every tenant's valid policies.
 type Index map[string]*Tenant
@@ -22,6 +26,7 @@ type Index map[string]*Tenant
 type Tenant struct {
 	Silences []*Object
 	Rules    []*Object
+	rules    int // inhibit rules in Rules
 }
 
 // Build sorts valid policy objects into their tenants. tenantOf gives the
@@ -47,11 +52,12 @@ func Build(objs []*Object, tenantOf func(ns string) (string, bool)) (Index, []*O
 		if o.Kind == KindInhibit {
 			list = &tp.Rules
 		}
-		if len(*list) >= MaxPerTenant {
+		if len(*list) >= MaxPerTenant || (o.Kind == KindInhibit && tp.rules+len(o.Rules) > MaxRulesPerTenant) {
 			refused = append(refused, o)
 			continue
 		}
 		*list = append(*list, o)
+		tp.rules += len(o.Rules)
 	}
 	return idx, refused
 }
@@ -160,13 +166,24 @@ func (t *Tenant) Holds(now time.Time, alerts []*alert.Incarnation) []Hold {
 // applyRule applies one rule: it indexes the sources by their equal labels
 // (as Alertmanager's rule cache does), then looks up every target.
 func applyRule(o *Object, r *Rule, alerts []*alert.Incarnation, out []Hold) {
-	sources := map[model.Fingerprint][]int{}
+	// Per value of the equal labels: the first source, and the first that
+	// does not match the target matchers (the one a target matching both
+	// sides may be inhibited by), so that each target costs one look-up.
+	type bucket struct{ any, oneSided int }
+	sources := map[model.Fingerprint]*bucket{}
 	for i, a := range alerts {
 		if a.Status != alert.Firing || out[i].Reason == Silenced || !r.SourceMatchers.Matches(a.Labels) {
 			continue
 		}
 		k := equalFingerprint(r, a.Labels)
-		sources[k] = append(sources[k], i)
+		b := sources[k]
+		if b == nil {
+			b = &bucket{any: i, oneSided: -1}
+			sources[k] = b
+		}
+		if b.oneSided < 0 && !r.TargetMatchers.Matches(a.Labels) {
+			b.oneSided = i
+		}
 	}
 	if len(sources) == 0 {
 		return
@@ -180,13 +197,18 @@ func applyRule(o *Object, r *Rule, alerts []*alert.Incarnation, out []Hold) {
 		if out[j].Held() || !r.TargetMatchers.Matches(a.Labels) {
 			continue
 		}
-		twoSided := r.SourceMatchers.Matches(a.Labels)
-		for _, i := range sources[equalFingerprint(r, a.Labels)] {
-			if twoSided && r.TargetMatchers.Matches(alerts[i].Labels) {
-				continue
-			}
+		b := sources[equalFingerprint(r, a.Labels)]
+		if b == nil {
+			continue
+		}
+		i := b.any
+		if r.SourceMatchers.Matches(a.Labels) {
+			// Two-sided: sources that match the target matchers too do
+			// not count (no alert inhibits itself).
+			i = b.oneSided
+		}
+		if i >= 0 {
 			out[j] = Hold{Reason: Inhibited, By: o.ID, Rule: r.Index, Source: alerts[i].Labels, Equal: equal}
-			break
 		}
 	}
 }

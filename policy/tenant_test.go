@@ -129,7 +129,7 @@ func TestHoldsSilences(t *testing.T) {
 		silenceObj(t, "ns/expired", map[string]string{KeyMatchers: `alertname=~".+"`, KeyEndsAt: "2026-06-02T23:00:00Z"}),
 		silenceObj(t, "ns/quiet", map[string]string{KeyMatchers: `alertname="NodeDown"`, KeyEndsAt: "2026-06-03T12:00:00Z"}),
 		silenceObj(t, "ns/nights", map[string]string{KeyMatchers: "alertname=~\"Node.*\"\nseverity=\"warning\"", KeyTimeIntervals: weekdayNights}),
-		silenceObj(t, "ns/forever", map[string]string{KeyMatchers: `alertname="Forever"`, KeyTimeIntervals: "- {}\n"}),
+		silenceObj(t, "ns/forever", map[string]string{KeyMatchers: `alertname="Forever"`, KeyTimeIntervals: "- years: ['2000:2100']\n"}),
 	}}
 	alerts := []*alert.Incarnation{
 		inc(model.LabelSet{"alertname": "NodeDown", "severity": "warning"}), // both quiet and nights: quiet is older

@@ -341,7 +341,12 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 		}
 		c.targets[in.key()] = newTarget(spec.ID, in, d, red, &m.opts, m.m, m.log)
 	}
-	c.specHash = m.hashOf(spec, 0)
+	// The channel's own version: what its Secret says. Limits and the
+	// tenant come from elsewhere (an admin's override, a namespace's
+	// label); a change of those lets notifications in flight finish.
+	own := spec
+	own.Limits, own.Tenant = channel.Limits{}, ""
+	c.specHash = m.hashOf(own, 0)
 	if old != nil && old.stop != nil {
 		old.stop()
 		if old.specHash != c.specHash {

@@ -109,6 +109,7 @@ func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
 		t.d.Lock()
 		t.d.cancel(b, t.opts.Now())
 		t.d.Unlock()
+		t.poke() // a slot is free
 		return
 	case shadowConfirmed:
 		t.d.Lock()

@@ -311,7 +311,15 @@ func (c *Controller) syncSecret(key string) {
 	}
 	c.mu.Lock()
 	refusal, refused := c.refused[key]
+	built := c.applied[key]
 	c.mu.Unlock()
+	if !refused && !built && !cl.spec.Trusted {
+		if refusal, refused = c.refusalOf(s); refused {
+			c.mu.Lock()
+			c.refused[key] = refusal
+			c.mu.Unlock()
+		}
+	}
 	if refused {
 		c.refuse(s, key, refusal)
 		return

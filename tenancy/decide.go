@@ -121,11 +121,11 @@ func (d decision) reason(b binding, a audience) string {
 }
 
 // heldBy says what holds a routed alert back on the channel at now, for
-// explain: a tenant policy, or the channel's mute window. Empty when
-// nothing does.
-func (d decision) heldBy(b binding, now time.Time) string {
+// explain: a tenant policy (described as policy, d.hold.Describe(now)), or
+// the channel's mute window. Empty when nothing does.
+func (d decision) heldBy(b binding, now time.Time, policy string) string {
 	if d.hold.Held() {
-		return d.hold.Describe(now)
+		return policy
 	}
 	return b.mute.Describe(now)
 }

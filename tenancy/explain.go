@@ -74,6 +74,12 @@ func (c *Controller) Explain(ls model.LabelSet, now time.Time) Route {
 	}
 	c.mu.Unlock()
 
+	// What holds the alert back is described once: finding a window's end
+	// has a cost.
+	held := ""
+	if hold.Held() {
+		held = hold.Describe(now)
+	}
 	keys := c.secrets.GetStore().ListKeys()
 	sort.Strings(keys)
 	for _, key := range keys {
@@ -90,7 +96,7 @@ func (c *Controller) Explain(ls model.LabelSet, now time.Time) Route {
 			d := decide(j.b, j.a, r.Tenant, ls, hold)
 			v.Routed, v.Reason = d.routed(), d.reason(j.b, j.a)
 			if v.Routed {
-				v.Held = d.heldBy(j.b, now)
+				v.Held = d.heldBy(j.b, now, held)
 			}
 			if msg, ok := broken[key]; ok {
 				v.Reason += "; its latest version is invalid and the previous one is in use: " + msg

@@ -2,6 +2,8 @@ package tenancy
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -124,7 +126,14 @@ func (c *Controller) syncLimits() bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	changed := fmt.Sprint(next) != fmt.Sprint(c.overrides)
+	// Forget reports about limit ConfigMaps that are gone.
+	for key := range c.reported {
+		name, ok := strings.CutPrefix(key, "limits/")
+		if ok && !slices.ContainsFunc(cms, func(cm *corev1.ConfigMap) bool { return cm.Name == name }) {
+			delete(c.reported, key)
+		}
+	}
+	changed := !reflect.DeepEqual(next, c.overrides)
 	c.overrides = next
 	return changed
 }
@@ -137,11 +146,19 @@ func (c *Controller) limitsFor(tenant string) Limits {
 }
 
 func (l Limits) withOverride(overrides map[string]override, tenant string) Limits {
-	if o, ok := overrides[tenant]; ok && tenant != "" {
+	if tenant == "" {
+		tenant = AdminChannels
+	}
+	if o, ok := overrides[tenant]; ok {
 		return o.apply(l)
 	}
 	return l
 }
+
+// AdminChannels is the entry of the limits ConfigMap for the admin
+// channels (no tenant is named so: tenant names are label values, without
+// parentheses).
+const AdminChannels = "(admin)"
 
 // channelLimits are what a channel of tenant ("" for an admin channel) may
 // cost per integration.
@@ -185,6 +202,38 @@ func refusedChannels(cfg *Config, secrets []*corev1.Secret, tenantOf TenantFunc,
 		}
 	}
 	return out
+}
+
+// refusalOf decides at once whether the channel limit refuses a tenant
+// channel not built yet, so that an over-limit Secret is never built, not
+// even until the next recheck.
+func (c *Controller) refusalOf(s *corev1.Secret) (string, bool) {
+	if s.Namespace == c.cfg.Namespace {
+		return "", false
+	}
+	tenant, ok := c.TenantOf(s.Namespace)
+	if !ok {
+		tenant = s.Namespace
+	}
+	if c.limitsFor(tenant).Channels <= 0 {
+		return "", false
+	}
+	var same []*corev1.Secret
+	for _, obj := range c.secrets.GetStore().List() {
+		o, ok := obj.(*corev1.Secret)
+		if !ok || o.Namespace == c.cfg.Namespace || !isChannel(o) {
+			continue
+		}
+		t, known := c.TenantOf(o.Namespace)
+		if !known {
+			t = o.Namespace
+		}
+		if t == tenant {
+			same = append(same, o)
+		}
+	}
+	msg, refused := refusedChannels(&c.cfg, same, c.TenantOf, c.limitsFor)[s.Namespace+"/"+s.Name]
+	return msg, refused
 }
 
 // recheckChannelLimit recomputes the refused channels and queues those

@@ -75,8 +75,15 @@ func TestControllerTenantChannelLimit(t *testing.T) {
 		t.Error("both refused channels were admitted for one free place")
 	}
 
+	// A channel created past the limit is never built, not even briefly.
+	e.create(t, createdAt(newChannel("team-a2", "late"), 30))
+	eventually(t, "the late channel refused", func() bool { return len(e.rep.find("team-a2/late", ReasonInvalidChannel)) == 1 })
+	if n := len(e.b.appliesOf("team-a2/late")); n != 0 {
+		t.Errorf("the channel past the limit was built %d times before its refusal", n)
+	}
+
 	// An admin override raises tenant alpha's limit.
-	if _, err := e.client.CoreV1().ConfigMaps(testNamespace).Create(t.Context(), limitsConfigMap("alpha:\n  channels: 5\n  channel-groups: 0\n"), metav1.CreateOptions{}); err != nil {
+	if _, err := e.client.CoreV1().ConfigMaps(testNamespace).Create(t.Context(), limitsConfigMap("alpha:\n  channels: 5\n  channel-groups: 0\n\"(admin)\":\n  channel-groups: 11\n"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the override", func() bool { return slices.Contains(e.b.currentIDs(), "team-a/third") })
@@ -84,6 +91,10 @@ func TestControllerTenantChannelLimit(t *testing.T) {
 	if got := specs[len(specs)-1].Limits; got.Groups != 0 || got.PerMinute != 9 {
 		t.Errorf("team-a/third limits %+v: want the override's groups (0, unlimited) and the default rate", got)
 	}
+	eventually(t, "the admin channels' override", func() bool {
+		specs := e.b.appliesOf(testNamespace + "/admin-1")
+		return specs[len(specs)-1].Limits.Groups == 11
+	})
 	if len(e.rep.find(testNamespace+"/limits", ReasonLimitsLoaded)) != 1 {
 		t.Errorf("no LimitsLoaded report: %+v", e.rep.all())
 	}

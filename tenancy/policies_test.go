@@ -262,7 +262,7 @@ func TestTableNarrowsOnly(t *testing.T) {
 	} {
 		r.set(b)
 	}
-	tbl := r.tableLocked()
+	tbl := r.tableLocked(time.Now())
 	for _, tenant := range []string{"", "alpha", "team-b", "nobody", "other"} {
 		in := map[string]bool{}
 		for _, es := range tbl.candidates(tenant) {

@@ -98,6 +98,8 @@ func (r *Router) setPolicies(idx policy.Index) {
 type entry struct {
 	b binding
 	a audience
+	// muted: the channel is inside its mute window now (for the metric).
+	muted bool
 }
 
 // table indexes the bindings for one routing pass: tenant channels are
@@ -109,10 +111,10 @@ type table struct {
 	all      []entry
 }
 
-func (r *Router) tableLocked() table {
+func (r *Router) tableLocked(now time.Time) table {
 	t := table{byTenant: map[string][]entry{}}
 	for _, b := range r.bindings {
-		e := entry{b: b, a: audienceOf(b, r.tenantOf)}
+		e := entry{b: b, a: audienceOf(b, r.tenantOf), muted: !b.mute.IsZero() && b.mute.Muted(now)}
 		switch b.scope {
 		case scopeOwnTenant:
 			if e.a.exists {
@@ -150,7 +152,7 @@ func (r *Router) tenantOfAlert(ls model.LabelSet) string {
 }
 
 func (r *Router) routeLocked(now time.Time) {
-	t := r.tableLocked()
+	t := r.tableLocked(now)
 	byChannel := make(map[string][]*alert.Incarnation, len(r.bindings))
 	tenants := make([]string, len(r.last))
 	byTenant := map[string][]int{}
@@ -191,13 +193,15 @@ func (r *Router) routeLocked(now time.Time) {
 						suppressed = heldCopy(inc)
 					}
 					q = suppressed
-				} else if !muted && inc.Status == alert.Firing && !e.b.mute.IsZero() && e.b.mute.Muted(now) {
+				} else if e.muted {
 					muted = true
 				}
 				byChannel[e.b.id] = append(byChannel[e.b.id], q)
 			}
 		}
-		held.add(h, muted)
+		if inc.Status == alert.Firing {
+			held.add(h, muted)
+		}
 	}
 	r.held.set(held)
 	r.out.Sync(now, byChannel)
