@@ -102,19 +102,12 @@ func runFairness(amBin, sidecarBin string, flags ...string) (fairResult, error) 
 		return res, err
 	}
 
-	amPort, scPort := freePort(), freePort()
-	amURL := fmt.Sprintf("http://127.0.0.1:%d", amPort)
-	cfg := filepath.Join(work, "am.yml")
-	_ = os.WriteFile(cfg, []byte("route:\n  receiver: blackhole\nreceivers:\n- name: blackhole\n"), 0o600)
-	am, err := start(amBin, filepath.Join(work, "am.log"), "--config.file="+cfg, "--storage.path="+filepath.Join(work, "am"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=", "--log.level=warn")
+	am, amURL, err := startAlertmanager(amBin, work)
 	if err != nil {
 		return res, err
 	}
 	defer stop(am)
-	if err := waitOK(amURL + "/-/ready"); err != nil {
-		return res, err
-	}
+	scPort := freePort()
 	scURL := fmt.Sprintf("http://127.0.0.1:%d", scPort)
 	args := append([]string{"--alertmanager.url=" + amURL, "--objects.dir=" + objDir,
 		"--namespace=monitoring", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort), "--poll.interval=1s",

@@ -76,19 +76,12 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 	if err := writeObjects(objDir, sinkURL); err != nil {
 		return err
 	}
-	amPort, scPort := freePort(), freePort()
-	amURL := fmt.Sprintf("http://127.0.0.1:%d", amPort)
-	cfg := filepath.Join(work, "am.yml")
-	_ = os.WriteFile(cfg, []byte("route:\n  receiver: blackhole\nreceivers:\n- name: blackhole\n"), 0o600)
-	am, err := start(amBin, filepath.Join(work, "am.log"), "--config.file="+cfg, "--storage.path="+filepath.Join(work, "am"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=", "--log.level=warn")
+	am, amURL, err := startAlertmanager(amBin, work)
 	if err != nil {
 		return err
 	}
 	defer stop(am)
-	if err := waitOK(amURL + "/-/ready"); err != nil {
-		return err
-	}
+	scPort := freePort()
 	scURL := fmt.Sprintf("http://127.0.0.1:%d", scPort)
 	sc, err := start(sidecarBin, filepath.Join(work, "sidecar.log"), "--alertmanager.url="+amURL, "--objects.dir="+objDir,
 		"--namespace=monitoring", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort), "--poll.interval=2s",
@@ -410,6 +403,27 @@ func maxDur(ds []time.Duration) time.Duration {
 		m = max(m, d)
 	}
 	return m
+}
+
+// startAlertmanager runs Alertmanager with a receiver that sends nothing,
+// on a loopback port chosen at run time, and waits until it is ready.
+func startAlertmanager(amBin, work string) (*exec.Cmd, string, error) {
+	port := freePort()
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := filepath.Join(work, "am.yml")
+	if err := os.WriteFile(cfg, []byte("route:\n  receiver: blackhole\nreceivers:\n- name: blackhole\n"), 0o600); err != nil {
+		return nil, "", err
+	}
+	am, err := start(amBin, filepath.Join(work, "am.log"), "--config.file="+cfg, "--storage.path="+filepath.Join(work, "am"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--cluster.listen-address=", "--log.level=warn")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitOK(url + "/-/ready"); err != nil {
+		stop(am)
+		return nil, "", err
+	}
+	return am, url, nil
 }
 
 func start(bin, logPath string, args ...string) (*exec.Cmd, error) {
