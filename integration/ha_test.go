@@ -51,6 +51,7 @@ func (h *haSidecar) start() {
 		"--namespace=monitoring",
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
 		"--poll.interval=500ms",
+		"--poll.alertmanager-cpu-budget=0",
 		"--poll.timeout=2s",
 		"--notify.group-wait=300ms",
 		"--notify.group-interval=1s",

@@ -464,6 +464,9 @@ func startSidecar(t testing.TB, am *alertmanager, dir string, extra ...string) *
 		"--namespace=monitoring",
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
 		"--poll.interval=200ms",
+		// Timelines here are exact: no stretching of the interval
+		// (TestAdaptivePollInterval has its own).
+		"--poll.alertmanager-cpu-budget=0",
 		"--poll.timeout=2s",
 		"--notify.group-wait=300ms",
 		"--notify.group-interval=1s",

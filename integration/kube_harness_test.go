@@ -415,6 +415,7 @@ func startKubeSidecar(t testing.TB, am *alertmanager, c *cluster, namespace, ser
 		"--namespace=" + namespace,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
 		"--poll.interval=200ms",
+		"--poll.alertmanager-cpu-budget=0",
 		"--poll.timeout=2s",
 		"--notify.group-wait=300ms",
 		"--notify.group-interval=1s",

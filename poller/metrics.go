@@ -25,6 +25,7 @@ type metrics struct {
 	alerts       *prometheus.GaugeVec
 	skipped      *prometheus.GaugeVec
 	evictions    prometheus.Counter
+	interval     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,6 +47,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "amtenant_alerts_skipped",
 			Help: "Alerts of the last successful poll that could not be read (oversized, malformed) and were skipped; the others were used.",
 		}, []string{"reason"}),
+		interval: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "amtenant_poll_interval_seconds",
+			Help: "The current time between polls: --poll.interval, or longer while a poll's duration divided by --poll.alertmanager-cpu-budget is longer (up to --poll.max-interval).",
+		}),
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "amtenant_dedup_evictions_total",
 			Help: "Alerts evicted from the deduplication cache because it was full. An evicted alert that was absent loses its pending resolved notification.",
@@ -61,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.skipped.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.polls, m.pollDuration, m.alerts, m.skipped, m.evictions)
+		reg.MustRegister(m.polls, m.pollDuration, m.alerts, m.skipped, m.evictions, m.interval)
 	}
 	return m
 }

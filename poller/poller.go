@@ -31,9 +31,29 @@ func (f SinkFunc) Observe(now time.Time, incs []alert.Incarnation) { f(now, incs
 
 // Config configures a Poller.
 type Config struct {
+	// Interval is the time between polls, and with a Budget the shortest.
 	Interval time.Duration
-	Timeout  time.Duration
-	Tracker  TrackerConfig
+	// Budget, when above zero, is the share of one CPU that Alertmanager
+	// may spend serving the polls: the interval stretches to a poll's
+	// duration divided by the budget, up to MaxInterval.
+	Budget      float64
+	MaxInterval time.Duration
+	Timeout     time.Duration
+	Tracker     TrackerConfig
+}
+
+// nextInterval is the interval after polls that took avg on average
+// (their duration is an upper bound of Alertmanager's work serving them:
+// building the response, encoding and sending it).
+func (c Config) nextInterval(avg time.Duration) time.Duration {
+	if c.Budget <= 0 {
+		return c.Interval
+	}
+	d := time.Duration(float64(avg) / c.Budget)
+	if c.MaxInterval > c.Interval && d > c.MaxInterval {
+		d = c.MaxInterval
+	}
+	return max(d, c.Interval)
 }
 
 // Poller polls a Source at a fixed interval, one poll at a time, and feeds
@@ -48,7 +68,12 @@ type Poller struct {
 	now     func() time.Time
 
 	lastSuccess atomic.Int64 // unix nanoseconds
-	lastErr     string
+	// interval is the current interval (nanoseconds), avg the smoothed
+	// poll duration it comes from.
+	interval atomic.Int64
+	avg      time.Duration
+	logged   time.Duration // the interval last logged
+	lastErr  string
 	// skipLogged are the skipped alerts already logged (fingerprint and
 	// error), so that one logs once, not every poll.
 	skipLogged map[string]string
@@ -60,7 +85,7 @@ type Poller struct {
 // New returns a Poller. reg may be nil.
 func New(cfg Config, src Source, sink Sink, log *slog.Logger, reg prometheus.Registerer) *Poller {
 	m := newMetrics(reg)
-	return &Poller{
+	p := &Poller{
 		cfg:     cfg,
 		src:     src,
 		sink:    sink,
@@ -69,21 +94,61 @@ func New(cfg Config, src Source, sink Sink, log *slog.Logger, reg prometheus.Reg
 		tracker: newTracker(cfg.Tracker, log, m),
 		now:     time.Now,
 	}
+	p.setInterval(cfg.Interval)
+	p.logged = cfg.Interval
+	return p
 }
 
-// Run polls until ctx is done. The first poll is immediate. If a poll takes
-// longer than the interval, the next one starts right after it: polls never
+// Interval returns the current time between polls: --poll.interval, or
+// longer while polls cost Alertmanager more than the budget.
+func (p *Poller) Interval() time.Duration {
+	if p.cfg.Budget <= 0 {
+		return p.cfg.Interval
+	}
+	return time.Duration(p.interval.Load())
+}
+
+func (p *Poller) setInterval(d time.Duration) {
+	p.interval.Store(int64(d))
+	p.m.interval.Set(d.Seconds())
+}
+
+// Run polls until ctx is done. The first poll is immediate; each next one
+// starts an interval after the previous one started. If a poll takes
+// longer than that, the next one starts right after it: polls never
 // overlap.
 func (p *Poller) Run(ctx context.Context) {
-	t := time.NewTicker(p.cfg.Interval)
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
+		start := p.now()
 		p.PollOnce(ctx)
+		t.Reset(max(p.Interval()-p.now().Sub(start), 0))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// adapt updates the interval from a poll's duration.
+func (p *Poller) adapt(d time.Duration) {
+	if p.cfg.Budget <= 0 {
+		return
+	}
+	if p.avg == 0 {
+		p.avg = d
+	} else {
+		p.avg = (p.avg + d) / 2
+	}
+	next := p.cfg.nextInterval(p.avg)
+	p.setInterval(next)
+	// Logged when it changes by more than a quarter, or back to the floor.
+	if l := p.logged; next != l && (next > l*5/4 || next < l*4/5 || next == p.cfg.Interval) {
+		p.log.Info("Poll interval adapted to Alertmanager's cost per poll", "interval", next.Round(time.Second/10),
+			"poll_duration", p.avg.Round(time.Millisecond), "budget", p.cfg.Budget)
+		p.logged = next
 	}
 }
 
@@ -94,10 +159,12 @@ func (p *Poller) PollOnce(ctx context.Context) bool {
 	pctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	snap, err := p.src.Poll(pctx)
 	cancel()
-	p.m.pollDuration.Observe(p.now().Sub(start).Seconds())
+	took := p.now().Sub(start)
+	p.m.pollDuration.Observe(took.Seconds())
 	if ctx.Err() != nil {
 		return false // shutting down; not a failure of Alertmanager
 	}
+	p.adapt(took)
 	p.m.polls.WithLabelValues(Result(err)).Inc()
 	if err != nil {
 		// Logged once per change of error so that an Alertmanager that is

@@ -451,3 +451,47 @@ func TestPollOnceSkippedAlerts(t *testing.T) {
 		t.Errorf("amtenant_alerts_skipped after recovery = %v, want 0", got)
 	}
 }
+
+// With a budget, the interval stretches to a poll's duration divided by
+// the budget (smoothed over polls), never below --poll.interval nor above
+// the maximum, and comes back when polls get cheap again.
+func TestAdaptiveInterval(t *testing.T) {
+	cfg := Config{Interval: 10 * time.Second, Budget: 0.05, MaxInterval: time.Minute}
+	for _, tt := range []struct {
+		avg, want time.Duration
+	}{
+		{50 * time.Millisecond, 10 * time.Second}, // 1k alerts: unchanged
+		{time.Second, 20 * time.Second},
+		{3 * time.Second, time.Minute},
+		{10 * time.Second, time.Minute},
+	} {
+		if got := cfg.nextInterval(tt.avg); got != tt.want {
+			t.Errorf("nextInterval(%s) = %s, want %s", tt.avg, got, tt.want)
+		}
+	}
+	if got := (Config{Interval: 10 * time.Second}).nextInterval(time.Hour); got != 10*time.Second {
+		t.Errorf("without a budget the interval changed to %s", got)
+	}
+
+	// Through PollOnce, on a clock the source moves forward.
+	h := newPollerHarness(t)
+	h.p.cfg = cfg
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.p.now = func() time.Time { return clock }
+	took := 2 * time.Second
+	h.p.src = sourceFunc(func(context.Context) (Snapshot, error) {
+		clock = clock.Add(took)
+		return Snapshot{Uptime: oldUptime}, nil
+	})
+	h.p.PollOnce(context.Background())
+	if got := h.p.Interval(); got != 40*time.Second {
+		t.Fatalf("after a 2 s poll: interval %s, want 40s", got)
+	}
+	took = 10 * time.Millisecond
+	for range 10 {
+		h.p.PollOnce(context.Background())
+	}
+	if got := h.p.Interval(); got != 10*time.Second {
+		t.Fatalf("after cheap polls: interval %s, want back at 10s", got)
+	}
+}

@@ -45,7 +45,7 @@ func (t *target) shadow(ctx context.Context, due time.Time) shadowResult {
 		if leading {
 			return shadowLead
 		}
-		if !seen.Before(due.Add(t.opts.TakeoverWindow)) {
+		if !seen.Before(due.Add(t.opts.takeoverWindow())) {
 			return shadowConfirmed
 		}
 		select {
@@ -54,4 +54,15 @@ func (t *target) shadow(ctx context.Context, due time.Time) shadowResult {
 		case <-changed:
 		}
 	}
+}
+
+// takeoverWindow is how long after a batch became due a follower must see
+// the leader alive before it counts the batch as sent: a follower learns
+// of a renewal up to a lease duration late (TakeoverWindow), and the leader
+// may have seen the alert up to one poll interval later.
+func (o *Options) takeoverWindow() time.Duration {
+	if o.PollInterval != nil {
+		return o.TakeoverWindow + o.PollInterval()
+	}
+	return o.TakeoverWindow
 }

@@ -49,6 +49,11 @@ type Options struct {
 	// to see the leader alive before it counts the batch as delivered by
 	// the leader. See Leadership.
 	TakeoverWindow time.Duration
+	// PollInterval, when set, is the poller's current interval, added to
+	// TakeoverWindow: the leader may see an alert up to one interval after
+	// the follower did, and the interval stretches with Alertmanager's
+	// cost per poll.
+	PollInterval func() time.Duration
 	// MaxInFlight bounds the notifications of one integration being sent
 	// at once (DefaultMaxInFlight when zero): the deliveries in flight, and
 	// their goroutines, grow with the channels, not with the alerts.

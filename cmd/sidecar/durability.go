@@ -53,14 +53,6 @@ func restoreState(o *Options, p *poller.Poller, mgr *senders.Manager, log *slog.
 	return saver
 }
 
-// takeoverWindow is how long after a notification became due a follower
-// must see the leader alive before it counts it as sent: the leader may
-// have seen the alert up to one poll interval later, and a follower learns
-// of a renewal up to a lease duration late.
-func takeoverWindow(o *Options) time.Duration {
-	return o.PollInterval + o.LeaderElectLeaseDuration
-}
-
 // newElector prepares the leader election on the source's API server.
 func newElector(o *Options, src *source, leader prometheus.Gauge, log *slog.Logger) (*election.Elector, error) {
 	if src.rest == nil {

@@ -166,9 +166,13 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		RepeatInterval:   o.RepeatInterval,
 		Logger:           logger,
 	}
+	// The poller is made after the manager; the takeover window reads its
+	// current interval.
+	var p *poller.Poller
 	if elector != nil {
 		opts.Leadership = elector
-		opts.TakeoverWindow = takeoverWindow(o)
+		opts.TakeoverWindow = o.LeaderElectLeaseDuration
+		opts.PollInterval = func() time.Duration { return p.Interval() }
 	}
 	mgr := senders.NewManager(opts, reg)
 	inf := src.informers
@@ -191,8 +195,10 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	if err := ctrl.Register(reg, time.Now); err != nil {
 		return err
 	}
-	p := poller.New(poller.Config{
-		Interval: o.PollInterval,
+	p = poller.New(poller.Config{
+		Interval:    o.PollInterval,
+		Budget:      o.PollBudget,
+		MaxInterval: o.PollMaxInterval,
 		Timeout:  o.PollTimeout,
 		Tracker: poller.TrackerConfig{
 			ResolveGrace: o.ResolveGrace,
@@ -211,7 +217,7 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		return fmt.Errorf("listen on --web.listen-address: %w", err)
 	}
 	srv := &http.Server{Handler: webHandler(reg, func() error {
-		return ready(ctrl.HasSynced(), p.LastSuccess(), time.Now(), o.PollInterval)
+		return ready(ctrl.HasSynced(), p.LastSuccess(), time.Now(), p.Interval())
 	}, explain.Handler(p, ctrl, mgr, time.Now), o.WebEnablePprof), ReadHeaderTimeout: 10 * time.Second}
 
 	inf.Run(ctx.Done())

@@ -26,8 +26,10 @@ type Options struct {
 	AlertmanagerRestartGrace time.Duration
 	AlertmanagerFilter       []string
 
-	PollInterval time.Duration
-	PollTimeout  time.Duration
+	PollInterval    time.Duration
+	PollTimeout     time.Duration
+	PollBudget      float64
+	PollMaxInterval time.Duration
 
 	WebListenAddress string
 	WebConfigFile    string
@@ -100,6 +102,9 @@ func (o *Options) register(app *kingpin.Application) {
 		StringsVar(&o.AlertmanagerFilter)
 	app.Flag("poll.interval", "Time between polls of Alertmanager.").Default("10s").DurationVar(&o.PollInterval)
 	app.Flag("poll.timeout", "Deadline of one poll.").Default("10s").DurationVar(&o.PollTimeout)
+	app.Flag("poll.alertmanager-cpu-budget", "Share of one CPU Alertmanager may spend serving the polls: when a poll's duration divided by it is longer than --poll.interval, the polls are spread out that far (up to --poll.max-interval). 0: always --poll.interval.").
+		Default("0.05").Float64Var(&o.PollBudget)
+	app.Flag("poll.max-interval", "Longest time between polls that --poll.alertmanager-cpu-budget may stretch the interval to.").Default("1m").DurationVar(&o.PollMaxInterval)
 	app.Flag("web.listen-address", "Address of /healthz, /readyz and /metrics.").Default(":9097").StringVar(&o.WebListenAddress)
 	app.Flag("web.config.file", "Prometheus web configuration file (TLS, basic authentication) for the web port, as Alertmanager's --web.config.file. Empty: plain HTTP, no authentication.").
 		StringVar(&o.WebConfigFile)
@@ -178,6 +183,12 @@ func (o *Options) Validate() error {
 		if _, err := tenancy.ParseMatcher(f); err != nil {
 			errs = append(errs, fmt.Errorf("--alertmanager.filter %q: %w", f, err))
 		}
+	}
+	if o.PollBudget < 0 || o.PollBudget > 1 {
+		errs = append(errs, errors.New("--poll.alertmanager-cpu-budget must be between 0 and 1"))
+	}
+	if o.PollMaxInterval < o.PollInterval {
+		errs = append(errs, errors.New("--poll.max-interval must not be shorter than --poll.interval"))
 	}
 	positive := map[string]time.Duration{
 		"--poll.interval":             o.PollInterval,
