@@ -37,10 +37,15 @@ func main() {
 	goBench := flag.String("go-bench", "", "output of the Go benchmarks to include")
 	flag.StringVar(&profileDir, "profile-dir", "", "save the sidecar's heap and CPU profiles here (enables --web.enable-pprof)")
 	fairOnly := flag.Bool("fair-only", false, "run only the fair-sharing load test, and print its rows")
+	costOnly := flag.Bool("cost-only", false, "run only the measure of Alertmanager's cost of polling, and print its rows")
 	flag.Parse()
 	goBenchOut = *goBench
-	if *fairOnly {
-		rows, err := fairnessResults(*amBin, *sidecarBin)
+	if *fairOnly || *costOnly {
+		only := fairnessResults
+		if *costOnly {
+			only = costResults
+		}
+		rows, err := only(*amBin, *sidecarBin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -173,6 +178,11 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 		return err
 	}
 	res = append(res, fair...)
+	cost, err := costResults(amBin, sidecarBin)
+	if err != nil {
+		return err
+	}
+	res = append(res, cost...)
 
 	report := render(res)
 	fmt.Print(report)
