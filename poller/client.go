@@ -85,7 +85,12 @@ type Client struct {
 // to the API's filter parameter. hc may be nil for a default client.
 func NewClient(base *url.URL, filter []string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// Alertmanager v0.31–v0.34 does not compress its answers; should a
+		// version or a proxy in front of it start to, compressing every
+		// poll's whole body over the loopback would only cost CPU.
+		tr.DisableCompression = true
+		hc = &http.Client{Transport: tr}
 	}
 	// Error statuses are turned into a StatusError before the generated
 	// client tries to decode their bodies: a proxy's HTML or JSON error page
