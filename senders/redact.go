@@ -161,3 +161,22 @@ var configKeys = func() map[string]bool {
 	}
 	return keys
 }()
+
+// redactedError is an error whose message had secret values removed; it
+// still unwraps to the original, so that errors.Is(err, ErrDenied) holds.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Error returns err with its message redacted (and truncated), keeping
+// what it wraps.
+func (r *Redactor) Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{msg: truncateError(r.String(err.Error())), err: err}
+}

@@ -1,6 +1,7 @@
 package senders
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -232,5 +233,21 @@ func TestEchoingReceiverIsRedacted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A redacted error keeps what it wraps: errors.Is still finds ErrDenied,
+// and the message holds no secret.
+func TestRedactorErrorUnwraps(t *testing.T) {
+	r := NewRedactor("hunter2hunter2")
+	err := r.Error(fmt.Errorf("post https://x.example/hunter2hunter2: %w", ErrDenied))
+	if !errors.Is(err, ErrDenied) {
+		t.Error("errors.Is(err, ErrDenied) is false after redaction")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the redacted message holds the secret: %s", err)
+	}
+	if r.Error(nil) != nil {
+		t.Error("Error(nil) is not nil")
 	}
 }

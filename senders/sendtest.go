@@ -75,7 +75,7 @@ func (m *Manager) SendTest(ctx context.Context, id, tenant string) ([]TestResult
 		cancel()
 		r := TestResult{Integration: k}
 		if err != nil {
-			r.Err = fmt.Errorf("%s", truncateError(t.red.String(err.Error())))
+			r.Err = t.red.Error(err)
 			r.Retryable = retryable(retry, err, failureReason(err))
 		}
 		out = append(out, r)

@@ -27,21 +27,8 @@ func (p Problem) String() string { return p.Object + ": " + p.Message }
 // any, is applied first. namespaces may be
 // empty; a namespace missing from it is taken to be its own tenant.
 func Check(cfg Config, objs Objects, b Builder) []Problem {
-	namespaces, secrets := objs.Namespaces, objs.Secrets
-	tenants := map[string]string{}
-	for _, ns := range namespaces {
-		t := ns.Labels[cfg.NamespaceTenantLabel]
-		if t == "" {
-			t = ns.Name
-		}
-		tenants[ns.Name] = t
-	}
-	tenantOf := func(ns string) (string, bool) {
-		if t, ok := tenants[ns]; ok {
-			return t, true
-		}
-		return ns, true
-	}
+	secrets := objs.Secrets
+	tenantOf := cfg.NamespaceTenants(objs.Namespaces)
 	sorted := append([]*corev1.Secret(nil), secrets...)
 	sort.Slice(sorted, func(i, j int) bool {
 		// The global Secret first: channels inherit from it.

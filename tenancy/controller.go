@@ -177,14 +177,11 @@ func (c *Controller) Router() *Router { return c.router }
 // name when the label is missing or empty. ok is false when the namespace
 // does not exist.
 func (c *Controller) TenantOf(ns string) (string, bool) {
-	t, exists := c.tenantLabel(ns)
-	switch {
-	case !exists:
+	label, exists := c.tenantLabel(ns)
+	if !exists {
 		return "", false
-	case t == "":
-		return ns, true
 	}
-	return t, true
+	return c.cfg.TenantOfNamespace(ns, map[string]string{c.cfg.NamespaceTenantLabel: label}), true
 }
 
 // HasSynced reports whether the caches synced and the initial channels were

@@ -55,6 +55,32 @@ type Config struct {
 	AdminOnly bool
 }
 
+// TenantOfNamespace is the tenancy rule (DESIGN.md §3), the one place it
+// is written: a namespace's tenant is its tenant label, or its own name
+// when the label is missing or empty.
+func (c *Config) TenantOfNamespace(name string, labels map[string]string) string {
+	if t := labels[c.NamespaceTenantLabel]; t != "" {
+		return t
+	}
+	return name
+}
+
+// NamespaceTenants applies the rule to a list of namespaces, for commands
+// that run without the informers: a namespace missing from the list is
+// taken to exist, as its own tenant.
+func (c *Config) NamespaceTenants(nss []*corev1.Namespace) TenantFunc {
+	tenants := make(map[string]string, len(nss))
+	for _, ns := range nss {
+		tenants[ns.Name] = c.TenantOfNamespace(ns.Name, ns.Labels)
+	}
+	return func(ns string) (string, bool) {
+		if t, ok := tenants[ns]; ok {
+			return t, true
+		}
+		return ns, true
+	}
+}
+
 // scope is which alerts a channel receives.
 type scope int
 

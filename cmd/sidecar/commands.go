@@ -167,14 +167,9 @@ func tenantOfChannel(o *Options, s *corev1.Secret, namespaces []*corev1.Namespac
 	if s.Namespace == o.Namespace {
 		return s.Labels[tenancy.LabelTenant]
 	}
-	for _, ns := range namespaces {
-		if ns.Name == s.Namespace {
-			if t := ns.Labels[o.NamespaceTenantLabel]; t != "" {
-				return t
-			}
-		}
-	}
-	return s.Namespace
+	cfg := o.tenancyConfig()
+	t, _ := cfg.NamespaceTenants(namespaces)(s.Namespace)
+	return t
 }
 
 // readFromCluster reads the channel Secret, the global Secret and the

@@ -112,7 +112,7 @@ func runFairness(amBin, sidecarBin string, flags ...string) (fairResult, error) 
 	args := append([]string{"--alertmanager.url=" + amURL, "--objects.dir=" + objDir,
 		"--namespace=monitoring", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort), "--poll.interval=1s",
 		"--notify.group-wait=1s", "--notify.group-interval=5s", "--alertmanager.restart-grace=0s",
-		"--security.tenant-deny-cidrs=169.254.0.0/16", "--log.level=error"}, flags...)
+		"--security.tenant-deny-cidrs=169.254.0.0/16", "--log.level=error", "--poll.alertmanager-cpu-budget=0"}, flags...)
 	sc, err := start(sidecarBin, filepath.Join(work, "sidecar.log"), args...)
 	if err != nil {
 		return res, err
