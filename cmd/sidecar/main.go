@@ -199,7 +199,7 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		Interval:    o.PollInterval,
 		Budget:      o.PollBudget,
 		MaxInterval: o.PollMaxInterval,
-		Timeout:  o.PollTimeout,
+		Timeout:     o.PollTimeout,
 		Tracker: poller.TrackerConfig{
 			ResolveGrace: o.ResolveGrace,
 			RestartGrace: o.AlertmanagerRestartGrace,
