@@ -143,7 +143,24 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 	oversized := false
 	for {
 		chunk, err := br.ReadSlice('}')
-		for _, c := range chunk {
+		for i := 0; i < len(chunk); i++ {
+			c := chunk[i]
+			if inString && !topString && !escaped {
+				// Inside a nested string (a label value, an annotation):
+				// only a quote or a backslash matters; jump to the next.
+				rest := chunk[i:]
+				q, b := bytes.IndexByte(rest, '"'), bytes.IndexByte(rest, '\\')
+				switch {
+				case q < 0 && b < 0:
+					i = len(chunk)
+					continue
+				case b >= 0 && (q < 0 || b < q):
+					i += b
+				default:
+					i += q
+				}
+				c = chunk[i]
+			}
 			switch {
 			case escaped:
 				escaped = false

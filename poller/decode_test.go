@@ -137,6 +137,18 @@ func TestLeanDecoderEdgeCases(t *testing.T) {
 					t.Errorf("labels %q", ls)
 				}
 			}, false},
+		// Braces, brackets, quotes and backslashes inside nested strings do
+		// not end the alert's object; a fingerprint after them is found.
+		{"structure inside strings", `[{"labels":{"alertname":"A","expr":"up{job=\"x\"} > 0 }}]]","b":"\\","c":"\\\"}"},` + ts + `,"fingerprint":"f1"},{"labels":{"alertname":"B"},"fingerprint":"f2",` + ts + `}]`,
+			func(t *testing.T, s Snapshot) {
+				if len(s.Alerts) != 2 || s.Alerts[0].Fingerprint != "f1" {
+					t.Fatalf("%+v", s)
+				}
+				ls := s.Alerts[0].Labels
+				if ls["expr"] != `up{job="x"} > 0 }}]]` || ls["b"] != `\` || ls["c"] != `\"}` {
+					t.Errorf("labels %q", ls)
+				}
+			}, false},
 		{"fingerprint computed", `[{"labels":{"alertname":"A"},` + ts + `}]`,
 			func(t *testing.T, s Snapshot) {
 				if len(s.Alerts) != 1 || s.Alerts[0].Fingerprint == "" {
