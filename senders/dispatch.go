@@ -109,6 +109,10 @@ type dispatch struct {
 	sendResolved bool
 	// limiter paces notifications (limits.PerMinute); nil: unpaced.
 	limiter *rate.Limiter
+	// overflow and overflowKey are the overflow group's labels and key
+	// (limits.Groups), made once per change of the limits.
+	overflow    model.LabelSet
+	overflowKey string
 	// inflight counts the groups being sent.
 	inflight int
 	// lastDelivered is when a notification was last delivered, for the
@@ -169,6 +173,8 @@ func (d *dispatch) setLimits(l channel.Limits, now time.Time) {
 	}
 	regroup := l.Groups != d.limits.Groups
 	d.limits = l
+	d.overflow = model.LabelSet{overflowLabel: model.LabelValue(fmt.Sprintf("more than %d groups: alerts of further groups are listed together here", l.Groups))}
+	d.overflowKey = d.overflow.String()
 	if regroup {
 		d.regroup(now)
 	}
@@ -178,15 +184,10 @@ func (d *dispatch) setLimits(l channel.Limits, now time.Time) {
 // says that the channel reached its group limit.
 const overflowLabel model.LabelName = "amtenant_overflow"
 
-// overflowLabels are the overflow group's labels.
-func (d *dispatch) overflowLabels() model.LabelSet {
-	return model.LabelSet{overflowLabel: model.LabelValue(fmt.Sprintf("more than %d groups: alerts of further groups are listed together here", d.limits.Groups))}
-}
-
 // normalGroups counts the groups other than the overflow group.
 func (d *dispatch) normalGroups() int {
 	n := len(d.groups)
-	if _, ok := d.groups[d.overflowLabels().String()]; ok {
+	if _, ok := d.groups[d.overflowKey]; ok {
 		n--
 	}
 	return n
@@ -241,8 +242,7 @@ func (d *dispatch) join(m *member, now time.Time) {
 	if g == nil && d.limits.Groups > 0 && d.normalGroups() >= d.limits.Groups {
 		// The group limit is reached: the alert is delivered in the
 		// overflow group, never dropped.
-		ls = d.overflowLabels()
-		key = ls.String()
+		ls, key = d.overflow, d.overflowKey
 		g = d.groups[key]
 	}
 	if g == nil {

@@ -91,6 +91,11 @@ type Controller struct {
 	limitsInf cache.SharedIndexInformer
 	overrides map[string]override
 	refused   map[string]string
+	// limitChecked are the channel Secrets the last recheck of the channel
+	// limit saw; limitsDirty is set by any change that may move a channel
+	// over or under the limit.
+	limitChecked map[string]bool
+	limitsDirty  bool
 }
 
 const globalKey = "global"
@@ -260,10 +265,12 @@ func (c *Controller) next() bool {
 			c.syncSecret(k)
 		}
 	case "secret":
+		c.markLimitsDirty()
 		c.syncSecret(name)
 	case "policy":
 		c.syncPolicy(name)
 	case limitsKey:
+		c.markLimitsDirty()
 		if c.syncLimits() {
 			for _, k := range c.secrets.GetStore().ListKeys() {
 				c.syncSecret(k)
@@ -271,9 +278,9 @@ func (c *Controller) next() bool {
 		}
 	case "namespace":
 		c.checkTenantNames()
-		// Policies follow their namespace's tenant.
+		// Policies and channel counts follow their namespace's tenant.
 		c.mu.Lock()
-		c.policiesDirty = true
+		c.policiesDirty, c.limitsDirty = true, true
 		c.mu.Unlock()
 		// A relabelled namespace moves its channels and alerts to another
 		// tenant; its tenant channels' claims must be checked again.
@@ -286,7 +293,12 @@ func (c *Controller) next() bool {
 	c.queue.Forget(key)
 	if c.queue.Len() == 0 {
 		// Channels added, deleted or moved change who is over the limit.
-		c.recheckChannelLimit()
+		c.mu.Lock()
+		dirty := c.limitsDirty
+		c.mu.Unlock()
+		if dirty {
+			c.recheckChannelLimit()
+		}
 		c.rebuildPolicies()
 		c.router.Reroute()
 	}
@@ -308,9 +320,9 @@ func (c *Controller) syncSecret(key string) {
 	}
 	c.mu.Lock()
 	refusal, refused := c.refused[key]
-	built := c.applied[key]
+	checked := c.limitChecked[key]
 	c.mu.Unlock()
-	if !refused && !built && !cl.spec.Trusted {
+	if !refused && !checked && !cl.spec.Trusted {
 		if refusal, refused = c.refusalOf(s); refused {
 			c.mu.Lock()
 			c.refused[key] = refusal
@@ -376,6 +388,12 @@ func (c *Controller) refuse(s *corev1.Secret, key, msg string) {
 	c.broken[key] = msg
 	c.mu.Unlock()
 	c.reportOnce(s, key, true, ReasonInvalidChannel, msg)
+}
+
+func (c *Controller) markLimitsDirty() {
+	c.mu.Lock()
+	c.limitsDirty = true
+	c.mu.Unlock()
 }
 
 func (c *Controller) remove(key string) {

@@ -69,14 +69,24 @@ func NewClusterInformers(client kubernetes.Interface, meta metadata.Interface, n
 	return inf
 }
 
+// Named is an informer with the resource name APIHealth reports it under.
+type Named struct {
+	Informer cache.SharedIndexInformer
+	Resource string
+}
+
+// All returns every informer there is, with its resource name.
+func (i Informers) All() []Named {
+	all := []Named{{i.Namespaces, ResourceNamespaces}, {i.Secrets, ResourceSecrets}, {i.Globals, ResourceGlobal}}
+	if i.Silences != nil {
+		all = append(all, Named{i.Silences, ResourceSilences}, Named{i.Inhibits, ResourceInhibits}, Named{i.Limits, ResourceLimits})
+	}
+	return all
+}
+
 // Run starts the informers; they stop when stop is closed.
 func (i Informers) Run(stop <-chan struct{}) {
-	go i.Namespaces.Run(stop)
-	go i.Secrets.Run(stop)
-	go i.Globals.Run(stop)
-	if i.Silences != nil {
-		go i.Silences.Run(stop)
-		go i.Inhibits.Run(stop)
-		go i.Limits.Run(stop)
+	for _, n := range i.All() {
+		go n.Informer.Run(stop)
 	}
 }

@@ -205,8 +205,8 @@ func refusedChannels(cfg *Config, secrets []*corev1.Secret, tenantOf TenantFunc,
 }
 
 // refusalOf decides at once whether the channel limit refuses a tenant
-// channel not built yet, so that an over-limit Secret is never built, not
-// even until the next recheck.
+// channel that the last recheck did not see, so that an over-limit Secret
+// is never built, not even until the next recheck.
 func (c *Controller) refusalOf(s *corev1.Secret) (string, bool) {
 	if s.Namespace == c.cfg.Namespace {
 		return "", false
@@ -246,9 +246,13 @@ func (c *Controller) recheckChannelLimit() {
 		}
 	}
 	next := refusedChannels(&c.cfg, secrets, c.TenantOf, c.limitsFor)
+	checked := make(map[string]bool, len(secrets))
+	for _, s := range secrets {
+		checked[s.Namespace+"/"+s.Name] = true
+	}
 	c.mu.Lock()
 	prev := c.refused
-	c.refused = next
+	c.refused, c.limitChecked, c.limitsDirty = next, checked, false
 	c.mu.Unlock()
 	for key, msg := range next {
 		if prev[key] != msg {

@@ -367,7 +367,8 @@ func (d *Dir) upsert(ctx context.Context, o object) error {
 		if err != nil {
 			return err
 		}
-		if reflect.DeepEqual(cur.Labels, o.configMap.Labels) && reflect.DeepEqual(cur.Data, o.configMap.Data) && reflect.DeepEqual(cur.BinaryData, o.configMap.BinaryData) {
+		if reflect.DeepEqual(cur.Labels, o.configMap.Labels) && reflect.DeepEqual(cur.Annotations, o.configMap.Annotations) &&
+			reflect.DeepEqual(cur.Data, o.configMap.Data) && reflect.DeepEqual(cur.BinaryData, o.configMap.BinaryData) {
 			return nil
 		}
 		next := cur.DeepCopy()

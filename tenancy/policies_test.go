@@ -70,6 +70,8 @@ func TestControllerTenantSilence(t *testing.T) {
 	e := newCtrlEnv(t,
 		newNamespace("team-a", tenantLabel("alpha")), newNamespace("team-a2", tenantLabel("alpha")), newNamespace("team-b", nil),
 		newChannel("team-a", "ch"), newChannel("team-b", "ch"),
+		// Active only in 1990: muted now.
+		newChannel("team-b", "muted", withAnnotations(AnnotationActiveInterval, "- years: ['1990']\n")),
 		newChannel(testNamespace, "all", withLabels(LabelScope, ScopeAll)),
 		newChannel(testNamespace, "alpha", withLabels(LabelTenant, "alpha")),
 		newPolicy("team-a", "quiet", policy.LabelSilence, "matchers", `alertname="Noisy"`, "ends-at", "2999-01-01T00:00:00Z", "comment", "maintenance"),
@@ -90,8 +92,16 @@ func TestControllerTenantSilence(t *testing.T) {
 		testNamespace + "/all":   {"Noisy//team-a2=firing", "Noisy//team-b=firing", "Other//team-a=firing"},
 		testNamespace + "/alpha": {"Noisy//team-a2=firing", "Other//team-a=firing"},
 	})
-	if got := testutil.ToFloat64(e.ctrl.router.held.g.WithLabelValues(heldSilenced)); got != 1 {
-		t.Errorf("amtenant_alerts_held{reason=silenced} = %v, want 1", got)
+	for reason, want := range map[string]float64{heldSilenced: 1, heldInhibited: 0, heldMuted: 1} {
+		if got := testutil.ToFloat64(e.ctrl.router.held.g.WithLabelValues(reason)); got != want {
+			t.Errorf("amtenant_alerts_held{reason=%s} = %v, want %v", reason, got, want)
+		}
+	}
+	route := e.ctrl.Explain(noisyB.Labels, time.Now())
+	for _, v := range route.Channels {
+		if v.Channel == "team-b/muted" && !strings.HasPrefix(v.Held, "channel muted beyond ") {
+			t.Errorf("team-b/muted: held %q", v.Held)
+		}
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP amtenant_tenant_policies Tenant silences (ConfigMaps) and inhibit rules by state: active, pending (not started, or outside its recurring window), expired, invalid (refused: see the Warning Event on the ConfigMap).
@@ -113,7 +123,7 @@ amtenant_tenant_policies{kind="silence",state="pending"} 0
 	}
 
 	// Explain names the silence on the tenant's channel only.
-	route := e.ctrl.Explain(noisyA.Labels, time.Now())
+	route = e.ctrl.Explain(noisyA.Labels, time.Now())
 	for _, v := range route.Channels {
 		held := v.Channel == "team-a/ch"
 		if got := strings.HasPrefix(v.Held, "silenced by team-a/quiet until Tue 2999-01-01 00:00 UTC"); got != held {

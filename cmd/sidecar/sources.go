@@ -73,23 +73,8 @@ func clusterSource(o *Options, log *slog.Logger) (*source, error) {
 	health := tenancy.NewAPIHealth(log.With("component", "kubernetes"), func(ctx context.Context) error {
 		return client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
 	})
-	if err := health.Watch(inf.Namespaces, tenancy.ResourceNamespaces); err != nil {
-		return nil, err
-	}
-	if err := health.Watch(inf.Secrets, tenancy.ResourceSecrets); err != nil {
-		return nil, err
-	}
-	if err := health.Watch(inf.Globals, tenancy.ResourceGlobal); err != nil {
-		return nil, err
-	}
-	if inf.Silences != nil {
-		if err := health.Watch(inf.Silences, tenancy.ResourceSilences); err != nil {
-			return nil, err
-		}
-		if err := health.Watch(inf.Inhibits, tenancy.ResourceInhibits); err != nil {
-			return nil, err
-		}
-		if err := health.Watch(inf.Limits, tenancy.ResourceLimits); err != nil {
+	for _, n := range inf.All() {
+		if err := health.Watch(n.Informer, n.Resource); err != nil {
 			return nil, err
 		}
 	}
