@@ -62,6 +62,17 @@ func (e *Elector) Status() (bool, time.Time, <-chan struct{}) {
 	return e.leading, e.seen, e.changed
 }
 
+// Leader returns the identity of the replica that leads, as last
+// observed (this replica's own while it leads); empty before the first.
+func (e *Elector) Leader() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.leading {
+		return e.cfg.Identity
+	}
+	return e.holder
+}
+
 // Leading reports whether this replica leads.
 func (e *Elector) Leading() bool {
 	e.mu.Lock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/poller"
+	"github.com/amtenant/amtenant/replication"
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
 )
@@ -40,8 +41,23 @@ type Deliveries interface {
 
 // Report is the answer for one query.
 type Report struct {
-	Query  string        `json:"query"`
-	Alerts []AlertReport `json:"alerts"`
+	Query string `json:"query"`
+	// Replica, with leader election, says whether this replica delivers,
+	// and how complete its copy of the leader's record is.
+	Replica *Replica      `json:"replica,omitempty"`
+	Alerts  []AlertReport `json:"alerts"`
+}
+
+// Replica is this replica's part in a highly available pair (or more).
+type Replica struct {
+	// At is when this was true.
+	At      time.Time `json:"at"`
+	Leading bool      `json:"leading"`
+	// Leader is the replica that leads, as the Lease last said.
+	Leader string `json:"leader,omitempty"`
+	// Replication is the state of the copy of the leader's delivery
+	// record; nil when replication is off (--replication.peer unset).
+	Replication *replication.Status `json:"replication,omitempty"`
 }
 
 // AlertReport explains one incarnation.
@@ -72,7 +88,9 @@ type ChannelReport struct {
 
 // Handler serves Path: ?match=<matchers> (Alertmanager syntax, comma
 // separated, all must match) or ?fingerprint=<fp>.
-func Handler(a Alerts, r Routes, d Deliveries, now func() time.Time) http.Handler {
+//
+// replica, when set, says what this replica's part is (leader election).
+func Handler(a Alerts, r Routes, d Deliveries, replica func() *Replica, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		match, fp := req.URL.Query().Get("match"), req.URL.Query().Get("fingerprint")
 		if match == "" && fp == "" {
@@ -94,6 +112,9 @@ func Handler(a Alerts, r Routes, d Deliveries, now func() time.Time) http.Handle
 		}
 		rep := Build(a, r, d, ms, fp, now())
 		rep.Query = strings.TrimSpace(match + " " + fp)
+		if replica != nil {
+			rep.Replica = replica()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -553,7 +553,7 @@ func TestHandler(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := &fakeAlerts{tracked: []poller.Tracked{tr}}
-			srv := httptest.NewServer(Handler(a, fakeRoutes{routedTo(hookRouted)}, d, func() time.Time { return now }))
+			srv := httptest.NewServer(Handler(a, fakeRoutes{routedTo(hookRouted)}, d, nil, func() time.Time { return now }))
 			defer srv.Close()
 			resp, err := http.Get(srv.URL + Path + "?" + tt.query.Encode())
 			if err != nil {
@@ -623,7 +623,7 @@ func TestHandlerEmptySelector(t *testing.T) {
 	for _, match := range []string{"{}", " ", ","} {
 		t.Run(match, func(t *testing.T) {
 			a := &fakeAlerts{tracked: []poller.Tracked{firingAlert()}}
-			h := Handler(a, fakeRoutes{}, &fakeDeliveries{}, func() time.Time { return now })
+			h := Handler(a, fakeRoutes{}, &fakeDeliveries{}, nil, func() time.Time { return now })
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path+"?"+url.Values{"match": {match}}.Encode(), nil))
 			calls, _, _ := a.query()

@@ -5,12 +5,16 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/amtenant/amtenant/senders"
 )
 
 // Render writes a report for people.
 func Render(w io.Writer, rep Report) {
+	if r := rep.Replica; r != nil {
+		renderReplica(w, r)
+	}
 	if len(rep.Alerts) == 0 {
 		fmt.Fprintf(w, "No alert matching %q is tracked: Alertmanager does not have it (or --alertmanager.filter excludes it), or it was resolved long ago.\n", rep.Query)
 		return
@@ -101,4 +105,32 @@ func labelString(ls map[string]string) string {
 		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// renderReplica says whose view the report is: a follower's copy of the
+// leader's record, or the leader's own.
+func renderReplica(w io.Writer, r *Replica) {
+	if r.Leading {
+		fmt.Fprintln(w, "This replica leads: it delivers the notifications below.")
+		fmt.Fprintln(w)
+		return
+	}
+	leader := r.Leader
+	if leader == "" {
+		leader = "no replica (yet)"
+	}
+	fmt.Fprintf(w, "This replica follows (%s leads): it sends nothing while it follows.\n", leader)
+	switch rp := r.Replication; {
+	case rp == nil:
+		fmt.Fprintln(w, "  No copy of the leader's delivery record (--replication.peer unset): what the leader told is inferred from the takeover window.")
+	case rp.Synced:
+		fmt.Fprintf(w, "  Its copy of %s's delivery record is complete: last message %s ago, complete since %s.\n", rp.Leader, r.At.Sub(rp.LastMessage).Round(time.Millisecond), ts(rp.SyncedSince))
+	default:
+		since := "it never was"
+		if !rp.Lost.IsZero() {
+			since = "since " + ts(rp.Lost)
+		}
+		fmt.Fprintf(w, "  Its copy of the leader's delivery record is incomplete (%s): the takeover window stands in for it until a new snapshot arrives.\n", since)
+	}
+	fmt.Fprintln(w)
 }

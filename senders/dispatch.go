@@ -139,6 +139,13 @@ type dispatch struct {
 	restoredNext    map[string]state.Group
 	// gen, when set, counts changes worth saving (the manager's counter).
 	gen *atomic.Uint64
+	// emit, when set, is told of every change of the log this replica
+	// makes itself (setLog): the record the leader replicates.
+	emit func(groupKey string, t *told)
+	// logChanged is closed and replaced whenever the log takes an entry of
+	// the leader's record (mirror): a follower's batches waiting in shadow
+	// look again.
+	logChanged chan struct{}
 }
 
 // touch records a change worth saving.
@@ -157,7 +164,69 @@ func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
 		log:          map[string]*told{},
 		attempts:     map[string]Attempt{},
 		wake:         make(chan struct{}, 1),
+		logChanged:   make(chan struct{}),
 	}
+}
+
+// setLog sets (nil: deletes) a group's log entry: every change this
+// replica makes to its log goes through here, so that the leader's record
+// reaches its followers.
+func (d *dispatch) setLog(key string, t *told) {
+	if t == nil {
+		if _, ok := d.log[key]; !ok {
+			return
+		}
+		delete(d.log, key)
+	} else {
+		d.log[key] = t
+	}
+	d.touch()
+	if d.emit != nil {
+		d.emit(key, t)
+	}
+}
+
+// mirror sets (nil: deletes) a group's log entry from the leader's
+// record, and wakes the batches waiting for it.
+func (d *dispatch) mirror(key string, t *told) {
+	if t == nil {
+		delete(d.log, key)
+	} else {
+		d.log[key] = t
+	}
+	d.touch()
+	d.logMirrored()
+}
+
+// mirrorAll replaces the whole log with the leader's.
+func (d *dispatch) mirrorAll(groups []state.Group) {
+	clear(d.log)
+	for _, g := range groups {
+		if t := toldOf(g); t != nil {
+			d.log[g.Key] = t
+		}
+	}
+	d.touch()
+	d.logMirrored()
+}
+
+func (d *dispatch) logMirrored() {
+	close(d.logChanged)
+	d.logChanged = make(chan struct{})
+}
+
+// toldOf reads a log entry from its saved form; nil for none.
+func toldOf(g state.Group) *told {
+	if len(g.Firing) == 0 {
+		return nil
+	}
+	return &told{firing: parseFPs(g.Firing), resolved: parseFPs(g.Resolved), at: g.NotifiedAt}
+}
+
+// covers reports whether the log says what b would: the notification was
+// sent (by the leader, as its record shows) or is not needed.
+func (d *dispatch) covers(b *batch) bool {
+	return needsUpdate(d.log[b.groupKey], b.firingFPs, b.resolvedFPs, d.sendResolved, b.repeat, b.at) == notify.ReasonDoNotNotify
 }
 
 // setLimits changes the limits. A changed group limit regroups the
@@ -303,8 +372,7 @@ func (d *dispatch) untell(m *member) {
 		return
 	}
 	if i, ok := slices.BinarySearch(t.firing, m.fp); ok {
-		t.firing = slices.Delete(slices.Clone(t.firing), i, i+1)
-		d.touch()
+		d.setLog(m.g.key, &told{firing: slices.Delete(slices.Clone(t.firing), i, i+1), resolved: t.resolved, at: t.at})
 	}
 }
 
@@ -367,11 +435,9 @@ func (d *dispatch) restore(st state.Target) {
 		if !g.Next.IsZero() || g.Failed {
 			d.restoredNext[g.Key] = g
 		}
-		if len(g.Firing) == 0 {
-			continue
+		if t := toldOf(g); t != nil {
+			d.log[g.Key] = t
 		}
-		t := &told{firing: parseFPs(g.Firing), resolved: parseFPs(g.Resolved), at: g.NotifiedAt}
-		d.log[g.Key] = t
 	}
 }
 
@@ -438,8 +504,7 @@ func (d *dispatch) prune(now time.Time) {
 		// its entry is older than the repeat interval; an entry with no
 		// firing alerts is as good as none.
 		if len(t.firing) == 0 || (!t.at.IsZero() && d.policy.RepeatInterval > 0 && now.Sub(t.at) > d.policy.RepeatInterval) {
-			delete(d.log, k)
-			d.touch()
+			d.setLog(k, nil)
 		}
 	}
 	if len(d.attempts) > len(d.groups)+16 {
@@ -696,6 +761,29 @@ func (d *dispatch) complete(b *batch, now time.Time, delivered bool) {
 	} else {
 		g.failed = true
 	}
+	d.reschedule(g, now)
+}
+
+// settle ends a follower's batch that the leader's record covers: its
+// members are told, as the log (the leader's) already says.
+func (d *dispatch) settle(b *batch, now time.Time) {
+	d.touch()
+	for _, m := range append(b.firing, b.resolved...) {
+		m.inflight = false
+	}
+	g := d.groups[b.groupKey]
+	if g == nil {
+		return
+	}
+	g.inflight = false
+	d.inflight--
+	g.failed = false
+	d.told(b)
+	d.reschedule(g, now)
+}
+
+// reschedule ends a group's flush at now.
+func (d *dispatch) reschedule(g *group, now time.Time) {
 	// The next flush is the first interval boundary not before now: a
 	// group that keeps failing costs one attempt per group interval.
 	if g.next.Before(now) {
@@ -713,14 +801,23 @@ func (d *dispatch) record(g *group, b *batch, at time.Time) {
 		if m.inc.Status == alert.Suppressed {
 			// Silenced while in flight: told again when the silence ends.
 			firing = slices.DeleteFunc(slices.Clone(firing), func(fp uint64) bool { return fp == m.fp })
-		} else {
-			m.pendingSince = time.Time{}
 		}
 	}
 	if len(firing) == 0 {
-		delete(d.log, g.key)
+		d.setLog(g.key, nil)
 	} else {
-		d.log[g.key] = &told{firing: firing, resolved: b.resolvedFPs, at: at}
+		d.setLog(g.key, &told{firing: firing, resolved: b.resolvedFPs, at: at})
+	}
+	d.told(b)
+}
+
+// told marks b's members told: firing ones need nothing until they
+// change, resolved ones are done.
+func (d *dispatch) told(b *batch) {
+	for _, m := range b.firing {
+		if m.inc.Status != alert.Suppressed {
+			m.pendingSince = time.Time{}
+		}
 	}
 	for _, m := range b.resolved {
 		if m.inc.Status == alert.Resolved {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,66 +55,131 @@ func (f *fakeLeadership) waitCalls(t *testing.T, n int) {
 		say("Status called %d times, want %d", func() any { return f.statusCalls() }, val(n)))
 }
 
+// fakeReplication is a Replication the test sets by hand.
+type fakeReplication struct {
+	mu      sync.Mutex
+	synced  bool
+	lost    time.Time
+	changed chan struct{}
+}
+
+func (f *fakeReplication) Synced() (bool, time.Time, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.synced, f.lost, f.changed
+}
+
+func (f *fakeReplication) set(synced bool, lost time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.synced, f.lost = synced, lost
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
 func TestShadow(t *testing.T) {
 	const window = 10 * time.Second
 	due := t0
+	const fpA, fpB = 1, 2
+	// A batch telling A and B firing, made at due.
+	b := &batch{groupKey: "{}", at: due, repeat: time.Hour, firingFPs: []uint64{fpA, fpB}}
 	type update struct {
 		leading bool
 		seen    time.Time
+		// repl, when set, changes the replication state.
+		repl *fakeReplication
+		// log, when set, is the leader's record of the group arriving.
+		log *told
 	}
+	synced := func(lost time.Time) *fakeReplication { return &fakeReplication{synced: true, lost: lost} }
+	unsynced := func(lost time.Time) *fakeReplication { return &fakeReplication{lost: lost} }
+	both := &told{firing: []uint64{fpA, fpB}, at: due}
 	tests := []struct {
 		name    string
 		nilLead bool
+		noRepl  bool
 		initial update
-		// updates are applied one by one, each once the shadow read the
-		// previous state and waits.
+		// updates are applied one by one, each once the shadow waits.
 		updates []update
 		cancel  bool
 		want    shadowResult
 	}{
 		{name: "no leadership", nilLead: true, want: shadowLead},
 		{name: "leading", initial: update{leading: true}, want: shadowLead},
-		{name: "leader seen exactly the window after due", initial: update{seen: due.Add(window)}, want: shadowConfirmed},
-		{name: "leader seen later", initial: update{seen: due.Add(time.Hour)}, want: shadowConfirmed},
+		{name: "leader seen exactly the window after due", initial: update{seen: due.Add(window)}, want: shadowWindow},
+		{name: "no replication configured: the window rule", noRepl: true, initial: update{seen: due.Add(window)}, want: shadowWindow},
+		{name: "leader seen later", initial: update{seen: due.Add(time.Hour)}, want: shadowWindow},
 		{name: "leading and leader seen: this replica leads", initial: update{leading: true, seen: due.Add(time.Hour)}, want: shadowLead},
-		{name: "leader seen later, after a wait", updates: []update{{seen: due.Add(window)}}, want: shadowConfirmed},
-		{name: "leader seen too early, then this replica leads", initial: update{seen: due}, updates: []update{{seen: due.Add(window - time.Millisecond)}, {leading: true}}, want: shadowLead},
+		{name: "leader seen later, after a wait", updates: []update{{seen: due.Add(window)}}, want: shadowWindow},
+		{name: "leader seen too early, then this replica leads: flushed again", initial: update{seen: due}, updates: []update{{seen: due.Add(window - time.Millisecond)}, {leading: true}}, want: shadowTakeover},
 		{name: "shutdown while waiting", initial: update{seen: due.Add(window - time.Millisecond)}, cancel: true, want: shadowCanceled},
+		{name: "the leader's record already covers it", initial: update{log: both}, want: shadowRecorded},
+		{name: "synced: the record confirms", initial: update{repl: synced(time.Time{}), seen: due.Add(time.Hour)}, updates: []update{{log: both}}, want: shadowRecorded},
+		{name: "synced: liveness alone does not confirm, a takeover flushes again", initial: update{repl: synced(time.Time{})}, updates: []update{{seen: due.Add(time.Hour)}, {leading: true}}, want: shadowTakeover},
+		{name: "a record telling less waits", initial: update{repl: synced(time.Time{}), log: &told{firing: []uint64{fpA}, at: due}}, updates: []update{{log: both}}, want: shadowRecorded},
+		{name: "a record older than the repeat interval waits", initial: update{repl: synced(time.Time{}), log: &told{firing: []uint64{fpA, fpB}, at: due.Add(-2 * time.Hour)}}, updates: []update{{log: both}}, want: shadowRecorded},
+		{name: "replication lost after due: the window counts from the loss", initial: update{repl: synced(time.Time{})}, updates: []update{{repl: unsynced(due.Add(time.Minute)), seen: due.Add(window)}, {seen: due.Add(time.Minute + window)}}, want: shadowWindow},
+		{name: "replication lost before due: the window counts from due", initial: update{repl: unsynced(due.Add(-time.Minute)), seen: due.Add(window)}, want: shadowWindow},
+		{name: "replication back: the record confirms", initial: update{repl: unsynced(due)}, updates: []update{{repl: synced(due)}, {seen: due.Add(time.Hour)}, {log: both}}, want: shadowRecorded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := Options{TakeoverWindow: window}
-			f := newFakeLeadership(tt.initial.leading)
-			f.seen = tt.initial.seen
-			if !tt.nilLead {
-				opts.Leadership = f
-			}
-			tg := &target{opts: &opts}
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			res := make(chan shadowResult, 1)
-			go func() { res <- tg.shadow(ctx, due) }()
-			for i, u := range tt.updates {
-				f.waitCalls(t, i+1)
+			synctest.Test(t, func(t *testing.T) {
+				opts := Options{TakeoverWindow: window}
+				f := newFakeLeadership(tt.initial.leading)
+				f.seen = tt.initial.seen
+				if !tt.nilLead {
+					opts.Leadership = f
+				}
+				repl := &fakeReplication{changed: make(chan struct{})}
+				if tt.initial.repl != nil {
+					repl.synced, repl.lost = tt.initial.repl.synced, tt.initial.repl.lost
+				}
+				if !tt.noRepl {
+					opts.Replication = repl
+				}
+				d := newDispatch(policy(0, time.Hour), true)
+				if tt.initial.log != nil {
+					d.log[b.groupKey] = tt.initial.log
+				}
+				tg := &target{opts: &opts, d: d}
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				res := make(chan shadowResult, 1)
+				go func() { res <- tg.shadow(ctx, b, due) }()
+				for i, u := range tt.updates {
+					synctest.Wait()
+					select {
+					case r := <-res:
+						t.Fatalf("returned %v before update %d", r, i)
+					default:
+					}
+					if u.repl != nil {
+						repl.set(u.repl.synced, u.repl.lost)
+					}
+					if u.log != nil {
+						d.Lock()
+						d.mirror(b.groupKey, u.log)
+						d.Unlock()
+					}
+					if u.leading || !u.seen.IsZero() {
+						f.set(u.leading, u.seen)
+					}
+				}
+				if tt.cancel {
+					synctest.Wait()
+					cancel()
+				}
+				synctest.Wait()
 				select {
-				case r := <-res:
-					t.Fatalf("returned %v before update %d", r, i)
+				case got := <-res:
+					if got != tt.want {
+						t.Errorf("shadow() = %v, want %v", got, tt.want)
+					}
 				default:
+					t.Fatalf("shadow() did not return, want %v", tt.want)
 				}
-				f.set(u.leading, u.seen)
-			}
-			if tt.cancel {
-				f.waitCalls(t, 1)
-				cancel()
-			}
-			select {
-			case got := <-res:
-				if got != tt.want {
-					t.Errorf("shadow() = %v, want %v", got, tt.want)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("shadow() did not return, want %v", tt.want)
-			}
+			})
 		})
 	}
 }

@@ -49,6 +49,13 @@ type Options struct {
 	// to see the leader alive before it counts the batch as delivered by
 	// the leader. See Leadership.
 	TakeoverWindow time.Duration
+	// Replication, when set, is the follower's copy of the leader's
+	// notification log. See Leadership.
+	Replication Replication
+	// WindowFallback, when set, is called for each batch a follower
+	// counted as the leader's by the takeover window, for want of the
+	// leader's record (for the metric).
+	WindowFallback func()
 	// PollInterval, when set, is the poller's current interval, added to
 	// TakeoverWindow: the leader may see an alert up to one interval after
 	// the follower did, and the interval stretches with Alertmanager's
@@ -109,6 +116,8 @@ type Manager struct {
 	channels map[string]*builtChannel
 	invalid  map[string][]string // channel ID → types, for the metric
 	restored map[string]state.Target
+	// recorder is told of every change of a notification log (SetRecorder).
+	recorder func(state.Record)
 	// gen counts changes of the delivery state worth saving.
 	gen atomic.Uint64
 
@@ -339,6 +348,7 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 			d = newDispatch(spec.Policy, in.SendResolved())
 			d.setLimits(spec.Limits, m.opts.Now())
 			d.gen = &m.gen
+			d.emit = m.emitterLocked(spec.ID, in.key())
 			m.gen.Add(1)
 			if st, ok := m.takeRestoredLocked(spec.ID, in.key()); ok {
 				d.restore(st)

@@ -104,25 +104,41 @@ const (
 // send with ctx.
 func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
 	due := t.opts.Now()
-	switch t.shadow(loopCtx, due) {
+	switch t.shadow(loopCtx, b, due) {
 	case shadowCanceled:
 		t.d.Lock()
 		t.d.cancel(b, t.opts.Now())
 		t.d.Unlock()
 		t.poke() // a slot is free
 		return
-	case shadowConfirmed:
+	case shadowTakeover:
+		// Flushed again at once, against the log as the previous leader's
+		// record left it: only what that does not show is sent.
 		t.d.Lock()
-		t.d.complete(b, due, true)
+		t.d.cancel(b, t.opts.Now())
+		t.d.Unlock()
+		t.log.Info("Leading now: flushing again a group the previous leader's record does not show as told", "group", b.groupKey, "due", due)
+		t.poke()
+		return
+	case shadowRecorded:
+		t.d.Lock()
+		t.d.settle(b, t.opts.Now())
 		t.d.Unlock()
 		t.m.shadowed.WithLabelValues(t.integ.name).Inc()
 		t.poke()
 		return
+	case shadowWindow:
+		t.d.Lock()
+		t.d.complete(b, due, true)
+		t.d.Unlock()
+		t.m.shadowed.WithLabelValues(t.integ.name).Inc()
+		if f := t.opts.WindowFallback; f != nil {
+			f()
+		}
+		t.poke()
+		return
 	}
 	start := t.opts.Now()
-	if start.Sub(due) > time.Second {
-		t.log.Info("Leading now: sending a notification the previous leader may not have sent", "group", b.groupKey, "due", due)
-	}
 	out := t.attempts(ctx, b, start)
 	t.d.Lock()
 	switch out {

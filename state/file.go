@@ -213,3 +213,12 @@ func readRegular(path string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Record is one change of an integration's notification log, as the
+// leader replicates it to its followers: the group's entry after the
+// change (no Firing: the entry is gone).
+type Record struct {
+	Channel     string `json:"channel"`
+	Integration string `json:"integration"`
+	Group       Group  `json:"group"`
+}

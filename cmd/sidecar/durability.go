@@ -19,7 +19,7 @@ import (
 // stateSaveInterval is how often the delivery state is saved: a SIGKILL
 // can lose at most this much of it (the notifications delivered meanwhile
 // are sent again after the restart).
-const stateSaveInterval = 5 * time.Second
+const stateSaveInterval = time.Second
 
 // restoreState loads --state.file into the poller and the senders, and
 // returns the saver that keeps it up to date. A file that cannot be used

@@ -175,6 +175,12 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		opts.PollInterval = func() time.Duration { return p.Interval() }
 	}
 	mgr := senders.NewManager(opts, reg)
+	var repl *replicated
+	if elector != nil && len(o.ReplicationPeers) > 0 {
+		if repl, err = newReplication(o, elector, mgr, logger, reg); err != nil {
+			return err
+		}
+	}
 	inf := src.informers
 	ctrl, err := tenancy.NewController(o.tenancyConfig(), inf.Namespaces, inf.Secrets, inf.Globals, mgr, src.reporter, logger, mgr)
 	if err != nil {
@@ -218,11 +224,14 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	}
 	srv := &http.Server{Handler: webHandler(reg, func() error {
 		return ready(ctrl.HasSynced(), p.LastSuccess(), time.Now(), p.Interval())
-	}, explain.Handler(p, ctrl, mgr, time.Now), o.WebEnablePprof), ReadHeaderTimeout: 10 * time.Second}
+	}, explain.Handler(p, ctrl, mgr, replicaOf(elector, repl), time.Now), o.WebEnablePprof), ReadHeaderTimeout: 10 * time.Second}
 
 	inf.Run(ctx.Done())
 	mgr.Start(ctx)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
+	if repl != nil {
+		repl.run(ctx, errc)
+	}
 	go func() { errc <- ctrl.Run(ctx) }()
 	go func() { errc <- src.run(ctx) }()
 	go func() {
@@ -274,6 +283,9 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(stop, 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	if repl != nil {
+		repl.stop()
+	}
 	return runErr
 }
 

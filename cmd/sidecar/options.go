@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -63,6 +64,9 @@ type Options struct {
 	LeaderElectLeaseDuration time.Duration
 	LeaderElectRenewDeadline time.Duration
 	LeaderElectRetryPeriod   time.Duration
+
+	ReplicationListenAddress string
+	ReplicationPeers         []string
 
 	Log promslog.Config
 
@@ -146,6 +150,10 @@ func (o *Options) register(app *kingpin.Application) {
 	app.Flag("leader-elect.lease-duration", "How long followers wait after the last renewal before taking over.").Default("15s").DurationVar(&o.LeaderElectLeaseDuration)
 	app.Flag("leader-elect.renew-deadline", "How long the leader retries renewing before it steps down.").Default("10s").DurationVar(&o.LeaderElectRenewDeadline)
 	app.Flag("leader-elect.retry-period", "Time between attempts to acquire or renew the Lease.").Default("2s").DurationVar(&o.LeaderElectRetryPeriod)
+	app.Flag("replication.listen-address", "Where this replica serves its delivery record to the other replicas (with --leader-elect and --replication.peer). Empty: replication off.").
+		Default(":9098").StringVar(&o.ReplicationListenAddress)
+	app.Flag("replication.peer", "host:port of another replica's --replication.listen-address, from which this replica copies the leader's delivery record, so that a takeover sends nothing the leader delivered. Repeatable; DNS names are resolved at each connection (a StatefulSet's stable names); this replica's own address may be listed and is skipped.").
+		StringsVar(&o.ReplicationPeers)
 	promslogflag.AddFlags(app, &o.Log)
 }
 
@@ -259,6 +267,19 @@ func (o *Options) Validate() error {
 		}
 		if o.LeaderElectRetryPeriod <= 0 || o.LeaderElectRenewDeadline <= o.LeaderElectRetryPeriod || o.LeaderElectLeaseDuration <= o.LeaderElectRenewDeadline {
 			errs = append(errs, errors.New("leader election needs 0 < --leader-elect.retry-period < --leader-elect.renew-deadline < --leader-elect.lease-duration"))
+		}
+	}
+	if len(o.ReplicationPeers) > 0 {
+		if !o.LeaderElect {
+			errs = append(errs, errors.New("--replication.peer needs --leader-elect: only a leader's record is copied"))
+		}
+		if o.ReplicationListenAddress == "" {
+			errs = append(errs, errors.New("--replication.peer needs --replication.listen-address: followers copy the leader's record from it"))
+		}
+		for _, p := range o.ReplicationPeers {
+			if _, port, err := net.SplitHostPort(p); err != nil || port == "" {
+				errs = append(errs, fmt.Errorf("--replication.peer %q: want host:port", p))
+			}
 		}
 	}
 	return errors.Join(errs...)
