@@ -53,7 +53,9 @@ type fakeLead struct {
 	changed chan struct{}
 }
 
-func newFakeLead(leading bool) *fakeLead { return &fakeLead{leading: leading, changed: make(chan struct{})} }
+func newFakeLead(leading bool) *fakeLead {
+	return &fakeLead{leading: leading, changed: make(chan struct{})}
+}
 
 func (f *fakeLead) Status() (bool, time.Time, <-chan struct{}) {
 	f.mu.Lock()
