@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path"
@@ -517,8 +518,22 @@ func checkSidecar(t *testing.T, pod corev1.PodSpec, persistent, otherPorts []str
 	if env["POD_NAME"] != "metadata.name" || env["POD_NAMESPACE"] != "metadata.namespace" {
 		t.Errorf("POD_NAME and POD_NAMESPACE do not come from the downward API: %v", env)
 	}
-	if len(sc.Ports) != 1 || sc.Ports[0].ContainerPort != 9097 || sc.Ports[0].Name == "" {
-		t.Fatalf("ports %v, want one named port 9097", sc.Ports)
+	if len(sc.Ports) != 2 || sc.Ports[0].ContainerPort != 9097 || sc.Ports[0].Name == "" || sc.Ports[1].ContainerPort != 9098 || sc.Ports[1].Name == "" {
+		t.Fatalf("ports %v, want the named ports 9097 (web) and 9098 (replication)", sc.Ports)
+	}
+	var peers []string
+	for _, a := range sc.Args {
+		if p, ok := strings.CutPrefix(a, "--replication.peer="); ok {
+			peers = append(peers, p)
+		}
+	}
+	if len(peers) < 2 {
+		t.Errorf("replication peers %v, want one per replica", peers)
+	}
+	for _, p := range peers {
+		if host, port, err := net.SplitHostPort(p); err != nil || port != "9098" || !strings.Contains(host, ".") {
+			t.Errorf("replication peer %q: want <pod>.<governing service>:9098", p)
+		}
 	}
 	if p := sc.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" ||
 		(p.HTTPGet.Port.String() != sc.Ports[0].Name && p.HTTPGet.Port.IntValue() != 9097) {

@@ -34,6 +34,9 @@ type haSidecar struct {
 	url      string
 	extra    []string
 	restarts int
+	// defaultLease runs the election with the flags' defaults instead of
+	// the short test timings.
+	defaultLease bool
 }
 
 func newHASidecar(t testing.TB, c *cluster, am *alertmanager, name, lease string, extra ...string) *haSidecar {
@@ -62,10 +65,12 @@ func (h *haSidecar) start() {
 		"--log.level=debug",
 	}, h.extra...)
 	if h.lease != "" {
-		args = append(args, "--leader-elect", "--leader-elect.lease-name="+h.lease,
-			"--leader-elect.lease-duration="+haLeaseDuration.String(),
-			"--leader-elect.renew-deadline=3s",
-			"--leader-elect.retry-period="+haRetryPeriod.String())
+		args = append(args, "--leader-elect", "--leader-elect.lease-name="+h.lease)
+		if !h.defaultLease {
+			args = append(args, "--leader-elect.lease-duration="+haLeaseDuration.String(),
+				"--leader-elect.renew-deadline=3s",
+				"--leader-elect.retry-period="+haRetryPeriod.String())
+		}
 	}
 	h.restarts++
 	h.proc = startEnv(h.t, fmt.Sprintf("sidecar-%s-%d", h.name, h.restarts), []string{"POD_NAME=" + h.name}, sidecarBinary(h.t), args...)
@@ -82,6 +87,12 @@ func (h *haSidecar) kill() {
 func (h *haSidecar) metric(name string) float64 {
 	h.t.Helper()
 	return metricValue(h.t, (&sidecar{url: h.url}).metrics(h.t), name)
+}
+
+// waitPolls waits until the sidecar completed n more successful polls.
+func (h *haSidecar) waitPolls(n int) {
+	h.t.Helper()
+	(&sidecar{url: h.url}).waitPolls(h.t, n)
 }
 
 // metricValue returns the value of one series in an exposition, 0 if absent.
