@@ -16,6 +16,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/poller"
+	"github.com/amtenant/amtenant/replication"
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
 )
@@ -629,6 +630,37 @@ func TestHandlerEmptySelector(t *testing.T) {
 			calls, _, _ := a.query()
 			if rec.Code != http.StatusBadRequest || calls != 0 {
 				t.Errorf("match=%q: status %d, Find called %d times; want 400 without a lookup", match, rec.Code, calls)
+			}
+		})
+	}
+}
+
+func TestRenderReplica(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		r    Replica
+		want []string
+	}{
+		{"leader", Replica{At: at, Leading: true, Leader: "amtenant-0"}, []string{"This replica leads"}},
+		{"follower without replication", Replica{At: at, Leader: "amtenant-0"},
+			[]string{"This replica follows (amtenant-0 leads)", "--replication.peer unset", "takeover window"}},
+		{"follower with a complete copy", Replica{At: at, Leader: "amtenant-0", Replication: &replication.Status{
+			Leader: "amtenant-0", Synced: true, SyncedSince: at.Add(-time.Hour), LastMessage: at.Add(-300 * time.Millisecond)}},
+			[]string{"copy of amtenant-0's delivery record is complete", "last message 300ms ago", "complete since 2026-12-01T11:00:00Z"}},
+		{"follower with an incomplete copy", Replica{At: at, Leader: "amtenant-0", Replication: &replication.Status{Lost: at.Add(-time.Minute)}},
+			[]string{"incomplete (since 2026-12-01T11:59:00Z)", "takeover window stands in"}},
+		{"follower that never had a copy", Replica{At: at, Replication: &replication.Status{}},
+			[]string{"no replica (yet) leads", "incomplete (it never was)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			Render(&b, Report{Query: "x", Replica: &tt.r})
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, b.String())
+				}
 			}
 		})
 	}

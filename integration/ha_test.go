@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amtenant/amtenant/state"
 )
 
 // HA timings: short, so that a failover takes seconds. The takeover
@@ -332,6 +334,37 @@ func TestStateFileRestart(t *testing.T) {
 		t.Errorf("/p: S1 %d times, S3 %d times; want once each", got["S1/firing"], got["S3/firing"])
 	}
 	t.Logf("state file restart: duplicates %d, losses %d", d, l)
+
+	// SIGKILL (no final save) once a save followed the last delivery: the
+	// periodic save (every second) kept it, and the restart sends nothing
+	// again.
+	saves := r.metric(`amtenant_state_saves_total{result="success"}`)
+	am.post(alert("S4"))
+	eventually(t, 20*time.Second, "S4 delivered to both channels", func() bool {
+		return counts(s, "/t")["S4/firing"] >= 1 && counts(s, "/p")["S4/firing"] >= 1
+	})
+	eventually(t, 10*time.Second, "a save that holds both deliveries of S4", func() bool {
+		f, err := state.Load(r.state, time.Now())
+		if err != nil || f == nil {
+			return false
+		}
+		told := 0
+		for _, tg := range f.Targets {
+			for _, g := range tg.Groups {
+				if strings.Contains(g.Key, "S4") && len(g.Firing) > 0 {
+					told++
+				}
+			}
+		}
+		return told == 2
+	})
+	t.Logf("state saves while S4 was delivered: %v", r.metric(`amtenant_state_saves_total{result="success"}`)-saves)
+	r.kill()
+	r.start()
+	(&sidecar{url: r.url}).waitPolls(t, 6)
+	if got := counts(s, "/t")["S4/firing"]; got != 1 {
+		t.Errorf("/t: S4 arrived %d times after a SIGKILL and restart, want once", got)
+	}
 
 	// A corrupt state file is set aside: the sidecar starts fresh.
 	r.proc.stop()

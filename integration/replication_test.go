@@ -3,13 +3,18 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/amtenant/amtenant/explain"
 )
 
 // replicaSet is n Alertmanagers, each with its sidecar, electing a leader
@@ -193,6 +198,22 @@ func TestHAReplicationPartition(t *testing.T) {
 	eventually(t, 20*time.Second, "P2 delivered and copied", func() bool {
 		return counts(s, "/hp")["P2/firing"] >= 1 && follower.metric("amtenant_replication_records_applied_total") > applied
 	})
+
+	// explain on the follower says who leads and how fresh its copy is.
+	resp, err := http.Get(follower.url + "/api/v1/explain?match=" + url.QueryEscape(`alertname="P2"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep explain.Report
+	err = json.NewDecoder(resp.Body).Decode(&rep)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Replica; r == nil || r.Leading || r.Leader != leader.name || r.Replication == nil || !r.Replication.Synced ||
+		r.Replication.Leader != leader.name || r.At.Sub(r.Replication.LastMessage) > 3*time.Second {
+		t.Errorf("explain on the follower: replica %+v, want following %s with a fresh complete copy", r, leader.name)
+	}
 
 	// 3. Partitioned again, and the leader dies right after delivering:
 	// the follower had no copy of that delivery and no window passed, so

@@ -241,6 +241,14 @@ func (c *Client) handle(st *stream, m *message) error {
 	defer c.mu.Unlock()
 	now := c.now()
 	st.last = now
+	if m.Kind != kindHello && m.Kind != kindHeartbeat {
+		if leading, _, _ := c.lead.Status(); leading {
+			// This replica leads: its log is its own. (Run reads every
+			// stream afresh when it follows again.)
+			c.m.ignored.Inc()
+			return nil
+		}
+	}
 	switch m.Kind {
 	case kindHello:
 		if m.Identity == c.identity {

@@ -122,6 +122,7 @@ func TestClientMergesRecords(t *testing.T) {
 		wantTargets int
 		wantRecords string
 		wantIgnored float64
+		leading     bool
 	}{
 		{name: "a snapshot, then records in order", msgs: append(append([]*message{hello}, snapshot("team-a/hook", "team-b/hook")...), record(1, "a"), record(2, "b")), wantSynced: true, wantTargets: 2, wantRecords: "a,b"},
 		{name: "no snapshot yet: records are not applied", msgs: []*message{hello, record(1, "a")}, wantIgnored: 1},
@@ -132,12 +133,16 @@ func TestClientMergesRecords(t *testing.T) {
 		{name: "out of order: the first record missing", msgs: append(append([]*message{hello}, snapshot()...), record(2, "b"), record(1, "a")), wantErr: "records 1 to 1 are missing"},
 		{name: "a new snapshot numbers records from 1 again", msgs: append(append(append(append([]*message{hello}, snapshot()...), record(1, "a"), record(2, "b")), snapshot()...), record(1, "c")), wantSynced: true, wantRecords: "a,b,c"},
 		{name: "the leader steps down", msgs: append(append([]*message{hello}, snapshot()...), &message{Kind: kindHeartbeat, Leading: false}, record(1, "a")), wantIgnored: 1},
+		{name: "this replica leads: nothing is applied", leading: true, msgs: append(append([]*message{hello}, snapshot("team-a/hook")...), record(1, "a")), wantIgnored: 4},
 		{name: "its own address", msgs: []*message{{Kind: kindHello, Identity: "amtenant-1"}}, wantErr: errSelf.Error()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := &fakeStore{}
 			c, reg := newTestClient(store)
+			if tt.leading {
+				c.lead = newFakeLead(true)
+			}
 			err := feed(t, c, &stream{peer: "peer:9098"}, tt.msgs...)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("error %v, want %q", err, tt.wantErr)

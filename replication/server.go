@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -31,6 +32,10 @@ type Server struct {
 
 // subscriberBuffer is how many records a follower's stream may be behind.
 const subscriberBuffer = 8192
+
+// maxSubscribers bounds the streams served at once: each begins with a
+// snapshot, so that connections do not cost the leader without bound.
+const maxSubscribers = 16
 
 // writeTimeout bounds one write to a follower.
 const writeTimeout = 10 * time.Second
@@ -95,6 +100,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := &subscriber{records: make(chan state.Record, subscriberBuffer), changed: make(chan struct{}, 1)}
 	s.mu.Lock()
+	if len(s.subs) >= maxSubscribers {
+		s.mu.Unlock()
+		http.Error(w, fmt.Sprintf("already streaming to %d followers", maxSubscribers), http.StatusServiceUnavailable)
+		return
+	}
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
