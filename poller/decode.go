@@ -27,8 +27,10 @@ import (
 type leanDecoder struct {
 	elem []byte // the alert being decoded, reused
 	seed maphash.Seed
-	prev map[string]cached
-	next map[string]cached
+	// prev and next hold pointers: an unchanged alert's entry moves from
+	// one poll's map to the next without a copy.
+	prev map[string]*cached
+	next map[string]*cached
 	// pos is where each fingerprint of the poll being decoded is in its
 	// snapshot.
 	pos    map[string]int
@@ -44,7 +46,7 @@ type cached struct {
 const maxInterned = 1 << 20
 
 func newLeanDecoder() *leanDecoder {
-	return &leanDecoder{seed: maphash.MakeSeed(), prev: map[string]cached{}, next: map[string]cached{}, pos: map[string]int{}, intern: map[string]string{}}
+	return &leanDecoder{seed: maphash.MakeSeed(), prev: map[string]*cached{}, next: map[string]*cached{}, pos: map[string]int{}, intern: map[string]string{}}
 }
 
 // decode reads a JSON array of GettableAlert, one element at a time: the
@@ -137,9 +139,12 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 	// At depth 1: whether the next string is a value (after ':'), the last
 	// key, and the string being read (its first bytes).
 	afterColon, topString, lastKeyFP := false, false, false
-	var curBuf [64]byte
+	var curBuf, fpBuf [64]byte
 	cur := curBuf[:0]
-	fp := ""
+	// The fingerprint is only made a string for an error: a poll's
+	// thousands of good alerts need none here.
+	fpLen := 0
+	fp := func() string { return string(fpBuf[:fpLen]) }
 	oversized := false
 	for {
 		chunk, err := br.ReadSlice('}')
@@ -173,7 +178,7 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 					if topString {
 						if afterColon {
 							if lastKeyFP {
-								fp = string(cur)
+								fpLen = copy(fpBuf[:], cur)
 							}
 							afterColon = false
 						} else {
@@ -207,12 +212,12 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 		}
 		if depth == 0 && !inString {
 			if oversized {
-				return buf[:0], fp, errAlertTooLarge
+				return buf[:0], fp(), errAlertTooLarge
 			}
-			return buf, fp, nil
+			return buf, "", nil
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return nil, fp, fmt.Errorf("truncated alert: %w", err)
+			return nil, fp(), fmt.Errorf("truncated alert: %w", err)
 		}
 		if len(buf) > maxAlertSize {
 			oversized, buf = true, buf[:0]
@@ -339,7 +344,7 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 		return "", nil
 	}
 	a.Suppressed = IsSuppressed(state, a.SilencedBy, a.InhibitedBy)
-	d.add(snap, cached{sum: sum, a: a})
+	d.add(snap, &cached{sum: sum, a: a})
 	return "", nil
 }
 
@@ -348,7 +353,7 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 // started first is kept (Alertmanager's merge keeps the earliest start),
 // whatever order they come in, so that the choice does not flip from poll
 // to poll and make the alert look re-fired.
-func (d *leanDecoder) add(snap *Snapshot, c cached) {
+func (d *leanDecoder) add(snap *Snapshot, c *cached) {
 	fp := c.a.Fingerprint
 	if i, dup := d.pos[fp]; dup {
 		if c.a.StartsAt.Before(snap.Alerts[i].StartsAt) {

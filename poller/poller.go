@@ -18,7 +18,9 @@ type Source interface {
 	Poll(ctx context.Context) (Snapshot, error)
 }
 
-// Sink receives the tracker's verdicts after every successful poll.
+// Sink receives the tracker's verdicts after every successful poll. The
+// slice is the sink's to keep: the tracker makes a new one for every call
+// and never changes it afterwards.
 type Sink interface {
 	Observe(now time.Time, incs []alert.Incarnation)
 }

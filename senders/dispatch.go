@@ -48,6 +48,10 @@ type member struct {
 	pendingSince time.Time
 	// inflight is set while a notification listing it is being sent.
 	inflight bool
+	// detached is set once inc is a copy of its own (see sync).
+	detached bool
+	// synced is the number of the last sync that routed it here.
+	synced uint64
 }
 
 // group is one aggregation group of one integration.
@@ -115,6 +119,8 @@ type dispatch struct {
 	overflowKey string
 	// inflight counts the groups being sent.
 	inflight int
+	// syncs counts the syncs, to mark the members each one routes.
+	syncs uint64
 	// lastDelivered is when a notification was last delivered, for the
 	// per-channel metric; lastFailure the last failed attempt, for explain.
 	lastDelivered time.Time
@@ -378,14 +384,26 @@ func (d *dispatch) untell(m *member) {
 
 // sync replaces the set of incarnations routed to this integration.
 func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
-	seen := make(map[alert.Key]struct{}, len(incs))
+	// Members still routed are marked with this sync's number (no set of
+	// keys is made per sync).
+	d.syncs++
 	for _, inc := range incs {
-		seen[inc.Key()] = struct{}{}
+		if m, ok := d.members[inc.Key()]; ok {
+			m.synced = d.syncs
+		}
 	}
-	for k, m := range d.members {
-		if _, ok := seen[k]; ok || m.inflight || m.inc.Status == alert.Resolved {
+	for _, m := range d.members {
+		if m.synced == d.syncs || m.inflight {
+			continue
+		}
+		if m.inc.Status == alert.Resolved {
 			// A resolution waits for its group's next flush even when the
-			// tracker no longer reports it.
+			// tracker no longer reports it: on a copy of its own, not in
+			// the poll's slice, which it must not keep whole.
+			if !m.detached {
+				c := *m.inc
+				m.inc, m.detached = &c, true
+			}
 			continue
 		}
 		// Gone from the routed set: evicted, moved to another tenant, or no
@@ -400,7 +418,7 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 			if inc.Status == alert.Resolved && !d.restoredMembers[k] {
 				continue // never seen firing here: nothing to resolve
 			}
-			m = &member{inc: inc, fp: uint64(inc.Labels.Fingerprint()), pendingSince: now}
+			m = &member{inc: inc, fp: uint64(inc.Labels.Fingerprint()), pendingSince: now, synced: d.syncs}
 			d.members[k] = m
 			d.join(m, now)
 			d.touch()
@@ -411,7 +429,7 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 				m.pendingSince = now
 			}
 		}
-		m.inc = inc
+		m.inc, m.detached = inc, false
 		if inc.Status == alert.Suppressed {
 			m.pendingSince = time.Time{}
 			if m.g != nil && !m.inflight {
@@ -675,13 +693,18 @@ func (d *dispatch) flush(g *group, now time.Time) *batch {
 	}
 	sortMembers(b.firing)
 	sortMembers(b.resolved)
+	// Copies: the incarnations belong to a poll's slice, which a
+	// notification retried for long must not keep whole.
+	incs := make([]alert.Incarnation, 0, len(b.firing)+len(b.resolved))
 	for _, m := range b.firing {
 		m.inflight = true
-		b.firingIncs = append(b.firingIncs, m.inc)
+		incs = append(incs, *m.inc)
+		b.firingIncs = append(b.firingIncs, &incs[len(incs)-1])
 	}
 	for _, m := range b.resolved {
 		m.inflight = true
-		b.resolvedIncs = append(b.resolvedIncs, m.inc)
+		incs = append(incs, *m.inc)
+		b.resolvedIncs = append(b.resolvedIncs, &incs[len(incs)-1])
 	}
 	// Resolutions the integration does not send are told with the batch.
 	b.resolved = resolved

@@ -35,6 +35,9 @@ type Router struct {
 	held     heldGauge
 	last     []alert.Incarnation
 	haveLast bool
+	// routed is set once last was routed: from then on, its elements may
+	// be held by the senders and are never written again.
+	routed bool
 	ready    bool
 }
 
@@ -49,7 +52,7 @@ func NewRouter(nsLabel model.LabelName, tenantOf TenantFunc, out Deliverer) *Rou
 func (r *Router) Observe(now time.Time, incs []alert.Incarnation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.last, r.haveLast = incs, true
+	r.last, r.haveLast, r.routed = incs, true, false
 	if r.ready {
 		r.routeLocked(now)
 	}
@@ -172,9 +175,21 @@ func (r *Router) routeLocked(now time.Time) {
 	holds := r.holdsLocked(now, byTenant)
 	var held heldCount
 	for i := range r.last {
-		inc := r.last[i] // a copy: deliveries in flight hold earlier ones
-		inc.Tenant = tenants[i]
-		p := &inc
+		// The senders hold the tracker's incarnations themselves: a new
+		// poll's slice is theirs to keep (the tracker makes one per poll),
+		// so its tenants are set in place on its first routing, and only an
+		// incarnation whose tenant changed since (a Namespace relabelled)
+		// is copied.
+		p := &r.last[i]
+		switch {
+		case !r.routed:
+			p.Tenant = tenants[i]
+		case p.Tenant != tenants[i]:
+			c := *p
+			c.Tenant = tenants[i]
+			p = &c
+		}
+		inc := *p
 		var h policy.Hold
 		if holds != nil {
 			h = holds[i]
@@ -203,6 +218,7 @@ func (r *Router) routeLocked(now time.Time) {
 			held.add(h, muted)
 		}
 	}
+	r.routed = true
 	r.held.set(held)
 	r.out.Sync(now, byChannel)
 }

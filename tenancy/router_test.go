@@ -233,12 +233,6 @@ func TestRouterTenantOnDelivered(t *testing.T) {
 			}
 		}
 	}
-	// The router fills in its own copies, not the caller's.
-	for _, i := range in {
-		if i.Tenant != "" {
-			t.Errorf("caller's incarnation %v got Tenant %q", i.Labels, i.Tenant)
-		}
-	}
 	// The rest of the incarnation is delivered as observed.
 	a := f.out.last["amtenant/all"]
 	for _, got := range a {
@@ -254,7 +248,7 @@ func TestRouterTenantOnDelivered(t *testing.T) {
 	}
 }
 
-func TestRouterDeliversCopies(t *testing.T) {
+func TestRouterKeepsThePollsSlice(t *testing.T) {
 	f := newRouterFixture(t)
 	f.router.SetReady()
 	in := []alert.Incarnation{inc(1, "alertname", "A", "namespace", "team-a")}
@@ -265,20 +259,42 @@ func TestRouterDeliversCopies(t *testing.T) {
 	if len(delivered) != 1 {
 		t.Fatalf("team-a/ch received %d incarnations, want 1", len(delivered))
 	}
+	// The poll's slice is the router's (the tracker makes one per poll):
+	// no copy per alert and poll.
 	got := delivered[0]
-	if got == &in[0] {
-		t.Fatal("the deliverer got a pointer into the router's input")
+	if got != &in[0] || got.Tenant != "alpha" {
+		t.Fatalf("delivered %p (tenant %q), want the poll's own incarnation %p with its tenant", got, got.Tenant, &in[0])
 	}
-	// The poller may reuse or change its slice after Observe returns.
-	in[0].Status = alert.Resolved
-	in[0].ID = 99
-	in[0].Tenant = "mallory"
-	in[0].Fingerprint = "changed"
-	if got.Status != alert.Firing || got.ID != 1 || got.Tenant != "alpha" || got.Fingerprint == "changed" {
-		t.Errorf("delivered incarnation changed with the input: %+v", *got)
+	// Routed again after its namespace moved to another tenant: a copy,
+	// so that what the senders already hold (a notification in flight)
+	// never changes under them.
+	f.tenants.mu.Lock()
+	f.tenants.ns["team-a"] = "beta"
+	f.tenants.mu.Unlock()
+	f.router.Reroute()
+	f.out.mu.Lock()
+	again := f.out.last["amtenant/all"]
+	f.out.mu.Unlock()
+	if len(again) != 1 {
+		t.Fatalf("the admin channel received %d incarnations, want 1", len(again))
 	}
-	// One copy per alert and pass, shared by the channels it goes to,
-	// is enough; but the pass after must not change earlier deliveries.
+	if got.Tenant != "alpha" {
+		t.Errorf("the earlier delivery changed: tenant %q", got.Tenant)
+	}
+	for _, p := range again {
+		if p == &in[0] || p.Tenant != "beta" {
+			t.Errorf("after the tenant changed: %p with tenant %q, want a copy with tenant beta", p, p.Tenant)
+		}
+	}
+	// Routed again with nothing changed: the same incarnation.
+	f.router.Reroute()
+	f.out.mu.Lock()
+	third := f.out.last["amtenant/all"]
+	f.out.mu.Unlock()
+	if len(third) != 1 || third[0].Tenant != "beta" {
+		t.Errorf("third routing: %v", third)
+	}
+	// A later poll does not change earlier deliveries.
 	f.router.Observe(fixedNow, []alert.Incarnation{func() alert.Incarnation {
 		i := inc(1, "alertname", "A", "namespace", "team-a")
 		i.Status = alert.Resolved

@@ -38,6 +38,7 @@ func main() {
 	flag.StringVar(&profileDir, "profile-dir", "", "save the sidecar's heap and CPU profiles here (enables --web.enable-pprof)")
 	fairOnly := flag.Bool("fair-only", false, "run only the fair-sharing load test, and print its rows")
 	costOnly := flag.Bool("cost-only", false, "run only the measure of Alertmanager's cost of polling, and print its rows")
+	flag.BoolVar(&quick, "quick", false, "run only the idle and 10k-alert rows, and print them (profiling memory)")
 	flag.Parse()
 	goBenchOut = *goBench
 	if *fairOnly || *costOnly {
@@ -62,6 +63,9 @@ func main() {
 type result struct{ name, value, target string }
 
 var goBenchOut, profileDir string
+
+// quick stops the run after its 10k-alert rows.
+var quick bool
 
 func run(amBin, sidecarBin, out string, window time.Duration) error {
 	work, err := os.MkdirTemp("", "amtenant-bench")
@@ -110,6 +114,28 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 	// A 10k-alert storm over 100 tenants' channels.
 	fmt.Println("posting a 10k-alert storm over 100 tenants...")
 	begin := time.Now()
+	stopPeak := make(chan struct{})
+	peakDone := make(chan struct{})
+	if profileDir != "" {
+		// The heap at the storm's peak, sampled every 200 ms.
+		go func() {
+			defer close(peakDone)
+			var most float64
+			for {
+				select {
+				case <-stopPeak:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				if v, _ := metric(scURL, "go_memstats_heap_inuse_bytes"); v > most {
+					most = v
+					_ = save(scURL+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak.pprof"))
+				}
+			}
+		}()
+	} else {
+		close(peakDone)
+	}
 	alerts := gen(0, 10000, begin.Add(-time.Minute))
 	if err := post(amURL, alerts); err != nil {
 		return err
@@ -118,6 +144,8 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 		return fmt.Errorf("storm: %w (got %d)", err, sink.tenantAlerts())
 	}
 	storm := time.Since(begin)
+	close(stopPeak)
+	<-peakDone
 	res = append(res, result{"10k-alert storm over 100 tenant channels, POST to all delivered", storm.Round(10 * time.Millisecond).String(), "≤ 10 s"})
 
 	// Steady state at 10k.
@@ -137,6 +165,10 @@ func run(amBin, sidecarBin, out string, window time.Duration) error {
 				return err
 			}
 		}
+	}
+	if quick {
+		fmt.Print(render(res))
+		return nil
 	}
 
 	// Latency of one new alert with 10k in the background.
