@@ -38,7 +38,7 @@ type Router struct {
 	// routed is set once last was routed: from then on, its elements may
 	// be held by the senders and are never written again.
 	routed bool
-	ready    bool
+	ready  bool
 }
 
 // NewRouter returns a router that delivers to out. It routes nothing until
