@@ -107,6 +107,7 @@ func main() {
 		if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
 			logger.Info("GOMEMLIMIT set from the container's memory limit", "bytes", limit)
 		}
+		setGCPercent(logger)
 		if err := run(ctx, &o, logger); err != nil {
 			logger.Error("Exiting", "err", err)
 			os.Exit(1)
