@@ -24,6 +24,7 @@ demo: build $(ALERTMANAGER)
 ## BENCHMARKS.md.
 bench: build $(ALERTMANAGER)
 	$(GO) test -run '^$$' -bench . -benchmem ./poller/ | tee $(CACHE)/bench-go.txt
+	$(GO) test -run '^$$' -bench BenchmarkPollPath -benchmem ./tenancy/ | tee -a $(CACHE)/bench-go.txt
 	$(GO) run ./integration/bench --alertmanager=$(ALERTMANAGER) --sidecar=$(BIN) --out=BENCHMARKS.md --go-bench=$(CACHE)/bench-go.txt
 
 ## test: every test: formatting, vet, unit tests with the race detector,
