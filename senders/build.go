@@ -69,13 +69,7 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 	g := global.values
 	httpOpts := boundedHTTPOptions(plainDial)
 	if !spec.Trusted {
-		if files := fileFields(body); len(files) > 0 {
-			return nil, typeNames, fmt.Errorf("%s: tenant channels may not read local files", strings.Join(files, ", "))
-		}
-		if err := checkTenantSNS(body, os.Getenv("AWS_CA_BUNDLE") != ""); err != nil {
-			return nil, typeNames, err
-		}
-		if err := checkTemplates(body); err != nil {
+		if err := checkTenant(body, os.Getenv("AWS_CA_BUNDLE") != ""); err != nil {
 			return nil, typeNames, err
 		}
 		g = tenantGlobal(global.values, body)
