@@ -104,9 +104,9 @@ type batch struct {
 // dispatch is the delivery state of one integration of one channel:
 // pure bookkeeping with explicit times, driven by the target's loop.
 type dispatch struct {
-	// The mutex is shared by the targets that use this state in turn when a
+	// mu is shared by the targets that use this state in turn when a
 	// channel is rebuilt.
-	sync.Mutex
+	mu sync.Mutex
 
 	policy       channel.Policy
 	limits       channel.Limits

@@ -65,9 +65,9 @@ func (m *Manager) Explain(id, fp string) (states []IntegrationState, ok bool) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		t := c.targets[k]
-		t.d.Lock()
+		t.d.mu.Lock()
 		st := t.d.explain(fp)
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		st.Integration = k
 		states = append(states, st)
 	}

@@ -42,14 +42,14 @@ func (c *channelCollector) Collect(ch chan<- prometheus.Metric) {
 		failing := 0.0
 		var last float64
 		for _, t := range bc.targets {
-			t.d.Lock()
+			t.d.mu.Lock()
 			if t.d.failing {
 				failing = 1
 			}
 			if !t.d.lastDelivered.IsZero() {
 				last = max(last, float64(t.d.lastDelivered.UnixNano())/1e9)
 			}
-			t.d.Unlock()
+			t.d.mu.Unlock()
 		}
 		ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, failing, bc.spec.ID, bc.spec.Tenant)
 		if last > 0 {

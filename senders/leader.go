@@ -72,9 +72,9 @@ func (t *target) shadow(ctx context.Context, b *batch, due time.Time) shadowResu
 			}
 			return shadowLead
 		}
-		t.d.Lock()
+		t.d.mu.Lock()
 		covered, logChanged := t.d.covers(b), t.d.logChanged
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		if covered {
 			return shadowRecorded
 		}

@@ -158,9 +158,9 @@ func TestShadow(t *testing.T) {
 						repl.set(u.repl.synced, u.repl.lost)
 					}
 					if u.log != nil {
-						d.Lock()
+						d.mu.Lock()
 						d.mirror(b.groupKey, u.log)
-						d.Unlock()
+						d.mu.Unlock()
 					}
 					if u.leading || !u.seen.IsZero() {
 						f.set(u.leading, u.seen)
@@ -206,8 +206,8 @@ func shadowedCount(t *testing.T, reg *prometheus.Registry) float64 {
 func memberState(t *testing.T, m *Manager, inc *alert.Incarnation) (known, told, inflight bool) {
 	t.Helper()
 	d := dispatchOf(t, m, "team-a/hook")
-	d.Lock()
-	defer d.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	mb, ok := d.members[inc.Key()]
 	if !ok {
 		return false, false, false

@@ -146,8 +146,8 @@ func inFlight(m *Manager, id string) bool {
 	c := m.channels[id]
 	m.mu.Unlock()
 	for _, tg := range c.targets {
-		tg.d.Lock()
-		defer tg.d.Unlock()
+		tg.d.mu.Lock()
+		defer tg.d.mu.Unlock()
 		for _, mb := range tg.d.members {
 			if mb.inflight {
 				return true

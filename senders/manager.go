@@ -335,13 +335,13 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 				// Keep what was already told, so that editing a Secret does
 				// not notify every firing alert again.
 				d = ot.d
-				d.Lock()
+				d.mu.Lock()
 				d.setPolicy(spec.Policy, m.opts.Now())
 				d.setLimits(spec.Limits, m.opts.Now())
 				d.sendResolved = in.SendResolved()
 				// What failed may work now.
 				d.retryFailed(m.opts.Now())
-				d.Unlock()
+				d.mu.Unlock()
 			}
 		}
 		if d == nil {

@@ -52,9 +52,9 @@ func (m *Manager) ApplyTarget(st state.Target, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t := m.targetLocked(st.Channel, st.Integration); t != nil {
-		t.d.Lock()
+		t.d.mu.Lock()
 		t.d.mirrorAll(st.Groups)
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		return
 	}
 	k := targetKey(st.Channel, st.Integration)
@@ -83,9 +83,9 @@ func (m *Manager) ApplyRecord(rec state.Record, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t := m.targetLocked(rec.Channel, rec.Integration); t != nil {
-		t.d.Lock()
+		t.d.mu.Lock()
 		t.d.mirror(rec.Group.Key, toldOf(rec.Group))
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		return
 	}
 	k := targetKey(rec.Channel, rec.Integration)

@@ -23,9 +23,9 @@ func (m *Manager) Restore(targets []state.Target, savedAt time.Time) {
 		k := targetKey(st.Channel, st.Integration)
 		if c, ok := m.channels[st.Channel]; ok {
 			if t, ok := c.targets[st.Integration]; ok {
-				t.d.Lock()
+				t.d.mu.Lock()
 				t.d.restore(st)
-				t.d.Unlock()
+				t.d.mu.Unlock()
 				continue
 			}
 		}
@@ -52,9 +52,9 @@ func (m *Manager) Export(now time.Time) []state.Target {
 		horizon = max(horizon, c.spec.Policy.RepeatInterval)
 		for key, t := range c.targets {
 			st := state.Target{Channel: id, Integration: key}
-			t.d.Lock()
+			t.d.mu.Lock()
 			t.d.export(&st)
-			t.d.Unlock()
+			t.d.mu.Unlock()
 			out = append(out, st)
 		}
 	}

@@ -69,8 +69,8 @@ func groupOf(targets []state.Target, channelID, name string) (state.Group, bool)
 }
 
 func lockedDue(d *dispatch, now time.Time) []*batch {
-	d.Lock()
-	defer d.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return d.due(now, DefaultMaxInFlight)
 }
 
@@ -115,11 +115,11 @@ func TestRestoreResumesDelivery(t *testing.T) {
 	if got, want := groupNames(bs), []string{"Dropped", "InFlight", "Notified", "Resolved"}; !slices.Equal(got, want) {
 		t.Fatalf("first batches: %v, want %v", got, want)
 	}
-	d1.Lock()
+	d1.mu.Lock()
 	d1.complete(batchFor(bs, "Notified"), sent, true)
 	d1.complete(batchFor(bs, "Resolved"), sent, true)
 	d1.complete(batchFor(bs, "Dropped"), sent, false) // given up
-	d1.Unlock()
+	d1.mu.Unlock()
 	// InFlight's batch is still being sent when the state is saved; the
 	// silenced alert is resolved without ever being notified, Resolved is
 	// resolved and its resolution not yet sent, Pending is new.
@@ -168,11 +168,11 @@ func TestRestoreResumesDelivery(t *testing.T) {
 	}
 	wantBatch(t, batchFor(bs, "Pending"), grp("Pending"), []string{"Pending"}, nil, notify.ReasonFirstNotification)
 	wantBatch(t, batchFor(bs, "InFlight"), grp("InFlight"), []string{"InFlight"}, nil, notify.ReasonFirstNotification)
-	d2.Lock()
+	d2.mu.Lock()
 	for _, b := range bs {
 		d2.complete(b, restart, true)
 	}
-	d2.Unlock()
+	d2.mu.Unlock()
 
 	// The others on their saved schedule: the failed one is tried again,
 	// the resolution of a group told before the restart is sent, the
@@ -183,11 +183,11 @@ func TestRestoreResumesDelivery(t *testing.T) {
 	}
 	wantBatch(t, batchFor(bs, "Dropped"), grp("Dropped"), []string{"Dropped"}, nil, notify.ReasonFirstNotification)
 	wantBatch(t, batchFor(bs, "Resolved"), grp("Resolved"), nil, []string{"Resolved"}, notify.ReasonAllAlertsResolved)
-	d2.Lock()
+	d2.mu.Lock()
 	for _, b := range bs {
 		d2.complete(b, t0.Add(gi), true)
 	}
-	d2.Unlock()
+	d2.mu.Unlock()
 	// The resolution is sent once: later polls still report the resolved
 	// incarnation.
 	for i := range 3 {

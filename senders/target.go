@@ -44,9 +44,9 @@ func newTarget(channelID string, in integration, d *dispatch, red *Redactor, opt
 }
 
 func (t *target) sync(now time.Time, incs []*alert.Incarnation) {
-	t.d.Lock()
+	t.d.mu.Lock()
 	t.d.sync(now, incs)
-	t.d.Unlock()
+	t.d.mu.Unlock()
 	t.poke()
 }
 
@@ -64,10 +64,10 @@ func (t *target) run(loopCtx, sendCtx context.Context, wg *sync.WaitGroup) {
 	defer timer.Stop()
 	for {
 		now := t.opts.Now()
-		t.d.Lock()
+		t.d.mu.Lock()
 		batches := t.d.due(now, t.opts.MaxInFlight)
 		next := t.d.wakeAt(now, t.opts.MaxInFlight)
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		for _, b := range batches {
 			wg.Add(1)
 			go func() {
@@ -106,31 +106,31 @@ func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
 	due := t.opts.Now()
 	switch t.shadow(loopCtx, b, due) {
 	case shadowCanceled:
-		t.d.Lock()
+		t.d.mu.Lock()
 		t.d.cancel(b, t.opts.Now())
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		t.poke() // a slot is free
 		return
 	case shadowTakeover:
 		// Flushed again at once, against the log as the previous leader's
 		// record left it: only what that does not show is sent.
-		t.d.Lock()
+		t.d.mu.Lock()
 		t.d.cancel(b, t.opts.Now())
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		t.log.Info("Leading now: flushing again a group the previous leader's record does not show as told", "group", b.groupKey, "due", due)
 		t.poke()
 		return
 	case shadowRecorded:
-		t.d.Lock()
+		t.d.mu.Lock()
 		t.d.settle(b, t.opts.Now())
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		t.m.shadowed.WithLabelValues(t.integ.name).Inc()
 		t.poke()
 		return
 	case shadowWindow:
-		t.d.Lock()
+		t.d.mu.Lock()
 		t.d.complete(b, due, true)
-		t.d.Unlock()
+		t.d.mu.Unlock()
 		t.m.shadowed.WithLabelValues(t.integ.name).Inc()
 		if f := t.opts.WindowFallback; f != nil {
 			f()
@@ -140,14 +140,14 @@ func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
 	}
 	start := t.opts.Now()
 	out := t.attempts(ctx, b, start)
-	t.d.Lock()
+	t.d.mu.Lock()
 	switch out {
 	case canceled:
 		t.d.cancel(b, t.opts.Now())
 	default:
 		t.d.complete(b, t.opts.Now(), out == delivered)
 	}
-	t.d.Unlock()
+	t.d.mu.Unlock()
 	if out == delivered {
 		t.m.latency.WithLabelValues(t.integ.name).Observe(t.opts.Now().Sub(b.since).Seconds())
 	}
@@ -231,8 +231,8 @@ func (t *target) attempts(ctx context.Context, b *batch, start time.Time) outcom
 // setFailing records whether the integration is failing, and reports
 // whether that changed.
 func (t *target) setFailing(failing bool) bool {
-	t.d.Lock()
-	defer t.d.Unlock()
+	t.d.mu.Lock()
+	defer t.d.mu.Unlock()
 	changed := t.d.failing != failing
 	t.d.failing = failing
 	return changed
@@ -247,12 +247,12 @@ func (t *target) health(warning bool, reason, message string) {
 
 // record keeps the last attempt of a group for explain.
 func (t *target) record(b *batch, a Attempt) {
-	t.d.Lock()
+	t.d.mu.Lock()
 	t.d.attempts[b.groupKey] = a
 	if a.Outcome != OutcomeDelivered {
 		t.d.lastFailure = &a
 	}
-	t.d.Unlock()
+	t.d.mu.Unlock()
 }
 
 // notify calls the integration, turning a panic in it into an error so
