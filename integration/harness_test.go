@@ -162,7 +162,9 @@ func (p *process) logText() string {
 
 // alertmanager is a real Alertmanager on loopback.
 type alertmanager struct {
-	t       testing.TB
+	t testing.TB
+	// bin is the Alertmanager binary; empty: alertmanagerBinary's.
+	bin     string
 	port    int
 	dataDir string
 	cfg     string
@@ -185,12 +187,19 @@ func startAlertmanager(t testing.TB) *alertmanager {
 // startAlertmanagerWith starts Alertmanager with the configuration config.
 func startAlertmanagerWith(t testing.TB, config string) *alertmanager {
 	t.Helper()
+	return startAlertmanagerBin(t, "", config)
+}
+
+// startAlertmanagerBin starts the Alertmanager binary bin (empty: the
+// suite's) with the configuration config.
+func startAlertmanagerBin(t testing.TB, bin, config string) *alertmanager {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	am := &alertmanager{t: t, port: freePort(t), dataDir: filepath.Join(dir, "data"), cfg: cfg}
+	am := &alertmanager{t: t, bin: bin, port: freePort(t), dataDir: filepath.Join(dir, "data"), cfg: cfg}
 	am.url = fmt.Sprintf("http://127.0.0.1:%d", am.port)
 	am.start()
 	return am
@@ -198,7 +207,11 @@ func startAlertmanagerWith(t testing.TB, config string) *alertmanager {
 
 func (am *alertmanager) start() {
 	am.t.Helper()
-	am.proc = start(am.t, "alertmanager", alertmanagerBinary(am.t),
+	bin := am.bin
+	if bin == "" {
+		bin = alertmanagerBinary(am.t)
+	}
+	am.proc = start(am.t, "alertmanager", bin,
 		"--config.file="+am.cfg,
 		"--storage.path="+am.dataDir,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", am.port),
