@@ -5,7 +5,7 @@ CACHE   := $(CURDIR)/.cache
 AM_VERSION := v0.31.1
 ALERTMANAGER := $(CACHE)/bin/alertmanager
 
-.PHONY: all build demo bench test unit fuzz integration compat vet fmt-check clean alertmanager kube-apiserver etcd
+.PHONY: all build demo bench test unit fuzz integration compat vet fmt-check clean alertmanager kube-apiserver prometheus-operator etcd
 
 all: build
 
@@ -53,12 +53,16 @@ integration: $(ALERTMANAGER) kube-apiserver etcd
 	AMTENANT_ALERTMANAGER=$(ALERTMANAGER) AMTENANT_KUBE_APISERVER=$(CACHE)/bin/kube-apiserver \
 		$(GO) test -tags integration -count=1 -timeout 30m ./integration/
 
-## compat: the poller's representative scenario against every supported
-## Alertmanager release (TestAlertmanagerVersions), each built once from its
-## module into .cache/alertmanager-<version> (about 40 s each). v0.29 was
-## never tagged; v0.32 and later do not build from their module.
+## compat: proof against the real components users run, beyond make test:
+## the poller's representative scenario against every supported Alertmanager
+## release (TestAlertmanagerVersions), each built once from its module into
+## .cache/alertmanager-<version> (about 40 s each; v0.29 was never tagged,
+## v0.32 and later do not build from their module), and prometheus-operator
+## itself reconciling examples/prometheus-operator on the suite's
+## kube-apiserver (TestPrometheusOperatorReconciles; the operator is built
+## once, about 2 minutes).
 COMPAT_VERSIONS := v0.25.0 v0.26.0 v0.27.0 v0.28.1 v0.30.0 v0.31.1
-compat: build $(ALERTMANAGER)
+compat: build $(ALERTMANAGER) kube-apiserver prometheus-operator etcd
 	@set -e; spec=""; for v in $(COMPAT_VERSIONS); do \
 		if [ "$$v" = "$(AM_VERSION)" ]; then bin=$(ALERTMANAGER); else \
 			bin=$(CACHE)/alertmanager-$$v/alertmanager; \
@@ -67,7 +71,13 @@ compat: build $(ALERTMANAGER)
 		spec="$$spec$${spec:+,}$$v=$$bin"; \
 	done; \
 	AMTENANT_ALERTMANAGER=$(ALERTMANAGER) AMTENANT_ALERTMANAGERS=$$spec \
-		$(GO) test -tags integration -count=1 -run '^TestAlertmanagerVersions$$' ./integration/
+		AMTENANT_KUBE_APISERVER=$(CACHE)/bin/kube-apiserver AMTENANT_PROMETHEUS_OPERATOR=$(CACHE)/bin/prometheus-operator \
+		$(GO) test -tags integration -count=1 -run '^(TestAlertmanagerVersions|TestPrometheusOperatorReconciles)$$' ./integration/
+
+## prometheus-operator: build it from its Go module into .cache/bin (once),
+## for the test that runs it against the suite's kube-apiserver.
+prometheus-operator:
+	bash scripts/build-prometheus-operator.sh
 
 ## kube-apiserver: build it from the k8s.io/kubernetes module into .cache/bin
 ## (about 10 minutes on 2 cores, once).

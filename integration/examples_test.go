@@ -282,6 +282,12 @@ func (d *dryRunner) applyAll(ctx context.Context, t *testing.T, objs []*unstruct
 
 func (d *dryRunner) apply(ctx context.Context, t *testing.T, o *unstructured.Unstructured) {
 	t.Helper()
+	d.patch(ctx, t, o, true)
+}
+
+// patch applies o (server-side), as a dry run or for real.
+func (d *dryRunner) patch(ctx context.Context, t *testing.T, o *unstructured.Unstructured, dryRun bool) {
+	t.Helper()
 	gvk := o.GroupVersionKind()
 	var m *meta.RESTMapping
 	var err error
@@ -308,11 +314,12 @@ func (d *dryRunner) apply(ctx context.Context, t *testing.T, o *unstructured.Uns
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := res.Patch(ctx, o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{
-		FieldManager: "amtenant-examples", Force: ptrTrue(),
-		DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict",
-	}); err != nil {
-		t.Errorf("dry run of %s %s/%s: %v", gvk.Kind, o.GetNamespace(), o.GetName(), err)
+	opts := metav1.PatchOptions{FieldManager: "amtenant-examples", Force: ptrTrue(), FieldValidation: "Strict"}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	if _, err := res.Patch(ctx, o.GetName(), types.ApplyPatchType, data, opts); err != nil {
+		t.Errorf("apply (dry run %t) of %s %s/%s: %v", dryRun, gvk.Kind, o.GetNamespace(), o.GetName(), err)
 	}
 }
 

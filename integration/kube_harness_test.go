@@ -4,11 +4,15 @@ package integration
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,6 +50,9 @@ type cluster struct {
 	// apiserverBin and apiserverArgs restart kube-apiserver.
 	apiserverBin  string
 	apiserverArgs []string
+	// clientCert and clientKey are a cluster-admin client certificate, for
+	// components that authenticate with one (prometheus-operator).
+	clientCert, clientKey string
 }
 
 var (
@@ -128,6 +135,10 @@ func newCluster(t testing.TB) (*cluster, error) {
 	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
 		return nil, err
 	}
+	clientCA, err := c.writeClientCerts(dir)
+	if err != nil {
+		return nil, err
+	}
 	port := freePort(t)
 	c.url = fmt.Sprintf("https://127.0.0.1:%d", port)
 	c.apiserverBin = apiserverBin
@@ -137,6 +148,7 @@ func newCluster(t testing.TB) (*cluster, error) {
 		fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir=" + filepath.Join(dir, "certs"),
 		"--token-auth-file=" + tokens,
+		"--client-ca-file=" + clientCA,
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + keyFile,
@@ -180,6 +192,58 @@ func newCluster(t testing.TB) (*cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// writeClientCerts makes a client CA for kube-apiserver and a
+// cluster-admin (system:masters) certificate it signs; it returns the CA's
+// file.
+func (c *cluster) writeClientCerts(dir string) (string, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "amtenant-test-client-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "test-admin", Organization: []string{"system:masters"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return "", err
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	caFile := filepath.Join(dir, "client-ca.crt")
+	c.clientCert, c.clientKey = filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	for f, b := range map[string]*pem.Block{
+		caFile:       {Type: "CERTIFICATE", Bytes: caDER},
+		c.clientCert: {Type: "CERTIFICATE", Bytes: leafDER},
+		c.clientKey:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return caFile, nil
 }
 
 func (c *cluster) startAPIServer() error {
