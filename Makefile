@@ -5,7 +5,7 @@ CACHE   := $(CURDIR)/.cache
 AM_VERSION := v0.31.1
 ALERTMANAGER := $(CACHE)/bin/alertmanager
 
-.PHONY: all build demo bench test unit fuzz integration compat vet fmt-check clean alertmanager kube-apiserver prometheus-operator etcd
+.PHONY: all build demo bench test unit fuzz integration compat vet fmt-check clean alertmanager kube-apiserver prometheus-operator prometheus etcd
 
 all: build
 
@@ -60,9 +60,11 @@ integration: $(ALERTMANAGER) kube-apiserver etcd
 ## v0.32 and later do not build from their module), and prometheus-operator
 ## itself reconciling examples/prometheus-operator on the suite's
 ## kube-apiserver (TestPrometheusOperatorReconciles; the operator is built
-## once, about 2 minutes).
+## once, about 2 minutes), and two real Prometheus servers evaluating an
+## alerting rule for two Alertmanagers and their sidecars (TestPrometheusPair;
+## Prometheus is built once, without UI assets and service discovery).
 COMPAT_VERSIONS := v0.25.0 v0.26.0 v0.27.0 v0.28.1 v0.30.0 v0.31.1
-compat: build $(ALERTMANAGER) kube-apiserver prometheus-operator etcd
+compat: build $(ALERTMANAGER) kube-apiserver prometheus-operator prometheus etcd
 	@set -e; spec=""; for v in $(COMPAT_VERSIONS); do \
 		if [ "$$v" = "$(AM_VERSION)" ]; then bin=$(ALERTMANAGER); else \
 			bin=$(CACHE)/alertmanager-$$v/alertmanager; \
@@ -72,7 +74,12 @@ compat: build $(ALERTMANAGER) kube-apiserver prometheus-operator etcd
 	done; \
 	AMTENANT_ALERTMANAGER=$(ALERTMANAGER) AMTENANT_ALERTMANAGERS=$$spec \
 		AMTENANT_KUBE_APISERVER=$(CACHE)/bin/kube-apiserver AMTENANT_PROMETHEUS_OPERATOR=$(CACHE)/bin/prometheus-operator \
-		$(GO) test -tags integration -count=1 -run '^(TestAlertmanagerVersions|TestPrometheusOperatorReconciles)$$' ./integration/
+		AMTENANT_PROMETHEUS=$(CACHE)/bin/prometheus \
+		$(GO) test -tags integration -count=1 -run '^(TestAlertmanagerVersions|TestPrometheusOperatorReconciles|TestPrometheusPair)$$' ./integration/
+
+## prometheus: build it from its Go module into .cache/bin (once).
+prometheus:
+	bash scripts/build-prometheus.sh
 
 ## prometheus-operator: build it from its Go module into .cache/bin (once),
 ## for the test that runs it against the suite's kube-apiserver.

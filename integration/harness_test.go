@@ -343,8 +343,9 @@ type notification struct {
 	Receiver string `json:"receiver"`
 	Status   string `json:"status"`
 	Alerts   []struct {
-		Status string            `json:"status"`
-		Labels map[string]string `json:"labels"`
+		Status      string            `json:"status"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
 	} `json:"alerts"`
 	GroupLabels map[string]string `json:"groupLabels"`
 	// Reason is the notification reason (the sidecar's notifiers send it;
