@@ -43,6 +43,9 @@ type builder struct {
 	log   *slog.Logger
 	// started, when set, is called as a build starts (tests).
 	started func(spec channel.Spec)
+	// dial, when set, replaces the network for every channel, the Guard
+	// included (tests: an in-memory network inside a synctest bubble).
+	dial DialContextFunc
 }
 
 // build parses and builds a channel. The error names the field at fault
@@ -67,14 +70,18 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 	}
 	typeNames = body.types()
 	g := global.values
-	httpOpts := boundedHTTPOptions(plainDial)
+	dial := DialContextFunc(plainDial)
 	if !spec.Trusted {
 		if err := checkTenant(body, os.Getenv("AWS_CA_BUNDLE") != ""); err != nil {
 			return nil, typeNames, err
 		}
 		g = tenantGlobal(global.values, body)
-		httpOpts = boundedHTTPOptions(b.guard.DialContext)
+		dial = b.guard.DialContext
 	}
+	if b.dial != nil {
+		dial = b.dial
+	}
+	httpOpts := boundedHTTPOptions(dial)
 	amBody, robotBody := body.split()
 	if len(amBody) > 0 {
 		recv, err := loadReceiver(g, spec.ID, amBody)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 	_ "time/tzdata"
 
@@ -139,20 +140,23 @@ func TestApplyRevertAfterInvalidUpdate(t *testing.T) {
 }
 
 func TestApplyBeforeStart(t *testing.T) {
-	s := newSink(t, nil)
-	reg := prometheus.NewRegistry()
-	m := NewManager(testOptions(t, NewGuard(nil)), reg)
-	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
-	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-	time.Sleep(50 * time.Millisecond) // more than the group wait
-	if s.count() != 0 {
-		t.Fatal("delivered before Start")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	m.Start(ctx)
-	defer m.Stop(time.Second)
-	waitDelivered(t, reg, "webhook", 1)
+	synctest.Test(t, func(t *testing.T) {
+		n := newMemNet(t)
+		s := n.sink("hook", nil)
+		m, reg := newMemManager(t, testOptions(t, NewGuard(nil)), n)
+		mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		time.Sleep(time.Hour) // far more than the group wait, on the bubble's clock
+		synctest.Wait()
+		if s.count() != 0 {
+			t.Fatal("delivered before Start")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		m.Start(ctx)
+		defer m.Stop(time.Second)
+		waitFor(t, time.Minute, "delivered after Start", func() bool { return deliveredCount(t, reg, "webhook") == 1 })
+	})
 }
 
 func TestRemoveStopsDeliveries(t *testing.T) {
@@ -532,42 +536,52 @@ func TestStopWhileBatchesStart(t *testing.T) {
 // against the old configuration and delivers through the new one at once,
 // not at the next repeat.
 func TestApplyFixWhileRetrying(t *testing.T) {
-	broken := newSink(t, statuses(http.StatusInternalServerError))
-	fixed := newSink(t, nil)
-	opts := testOptions(t, NewGuard(nil))
-	opts.MaxRetryDuration = time.Hour
-	m, reg := startManager(t, opts)
-	mustApply(t, m, webhookSpec("team-a/hook", false, broken.URL()))
-	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-	eventually(t, 5*time.Second, func() bool { return broken.count() >= 2 }, say("retries against the broken URL"))
-	mustApply(t, m, webhookSpec("team-a/hook", false, fixed.URL()))
-	waitDelivered(t, reg, "webhook", 1)
-	if fixed.count() != 1 {
-		t.Errorf("the fixed URL got %d requests, want 1", fixed.count())
-	}
-	n := broken.count()
-	time.Sleep(300 * time.Millisecond)
-	if broken.count() != n {
-		t.Errorf("retries against the old URL went on after the fix")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		n := newMemNet(t)
+		broken := n.sink("broken", statuses(http.StatusInternalServerError))
+		fixed := n.sink("fixed", nil)
+		opts := testOptions(t, NewGuard(nil))
+		opts.MaxRetryDuration = time.Hour
+		m, reg := startMemManager(t, opts, n)
+		mustApply(t, m, webhookSpec("team-a/hook", false, broken.URL()))
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		waitFor(t, time.Minute, "retries against the broken URL", func() bool { return broken.count() >= 2 })
+		mustApply(t, m, webhookSpec("team-a/hook", false, fixed.URL()))
+		waitFor(t, time.Minute, "delivered through the fix", func() bool { return deliveredCount(t, reg, "webhook") == 1 })
+		if fixed.count() != 1 {
+			t.Errorf("the fixed URL got %d requests, want 1", fixed.count())
+		}
+		n0 := broken.count()
+		// Longer than the longest backoff (1 minute): a retry left would
+		// have come.
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		if broken.count() != n0 {
+			t.Errorf("retries against the old URL went on after the fix: %d more", broken.count()-n0)
+		}
+	})
 }
 
 // Removing a channel stops its retries.
 func TestRemoveStopsRetries(t *testing.T) {
-	broken := newSink(t, statuses(http.StatusInternalServerError))
-	opts := testOptions(t, NewGuard(nil))
-	opts.MaxRetryDuration = time.Hour
-	m, _ := startManager(t, opts)
-	mustApply(t, m, webhookSpec("team-a/hook", false, broken.URL()))
-	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-	eventually(t, 5*time.Second, func() bool { return broken.count() >= 2 }, say("retries"))
-	m.Remove("team-a/hook")
-	time.Sleep(100 * time.Millisecond)
-	n := broken.count()
-	time.Sleep(300 * time.Millisecond)
-	if broken.count() != n {
-		t.Errorf("retries went on after the channel was removed")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		n := newMemNet(t)
+		broken := n.sink("broken", statuses(http.StatusInternalServerError))
+		opts := testOptions(t, NewGuard(nil))
+		opts.MaxRetryDuration = time.Hour
+		m, _ := startMemManager(t, opts, n)
+		mustApply(t, m, webhookSpec("team-a/hook", false, broken.URL()))
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		waitFor(t, time.Minute, "retries", func() bool { return broken.count() >= 2 })
+		m.Remove("team-a/hook")
+		synctest.Wait()
+		n0 := broken.count()
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		if broken.count() != n0 {
+			t.Errorf("retries went on after the channel was removed: %d more", broken.count()-n0)
+		}
+	})
 }
 
 // A change of a channel's mute window alone takes effect: it is part of

@@ -148,6 +148,8 @@ type sink struct {
 	mu      sync.Mutex
 	reqs    []sinkReq
 	respond func(n int, w http.ResponseWriter, r *http.Request)
+	// url is set for an in-memory sink (newMemSink), which has no srv.
+	url string
 }
 
 func newSink(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *sink {
@@ -199,7 +201,12 @@ func (s *sink) count() int { return len(s.requests()) }
 // countAny is count for say.
 func (s *sink) countAny() any { return s.count() }
 
-func (s *sink) URL() string { return s.srv.URL }
+func (s *sink) URL() string {
+	if s.url != "" {
+		return s.url
+	}
+	return s.srv.URL
+}
 
 // statuses answers the n-th request with codes[n-1], and the last code
 // after that.

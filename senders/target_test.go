@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/alertmanager/types"
@@ -198,27 +199,39 @@ func TestDeliveryRetries(t *testing.T) {
 }
 
 func TestDeliveryGivesUpAfterMaxRetryDuration(t *testing.T) {
-	s := newSink(t, statuses(500))
-	opts := testOptions(t, NewGuard(nil))
-	opts.MaxRetryDuration = 300 * time.Millisecond
-	m, reg := startManager(t, opts)
-	spec := webhookSpec("team-a/hook", false, s.URL())
-	spec.Policy.GroupInterval = time.Hour // one flush
-	mustApply(t, m, spec)
-	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-	eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
-	n := s.count()
-	if n < 2 {
-		t.Errorf("got %d requests, want at least one retry", n)
-	}
-	if got := failed(t, reg, "webhook", "serverError"); got != float64(n) {
-		t.Errorf("failed{serverError}: got %v, want one per request (%d)", got, n)
-	}
-	// Given up: no more requests until the next group interval.
-	consistently(t, 150*time.Millisecond, func() bool { return s.count() == n }, say("requests after giving up: %d, want %d", s.countAny, val(n)))
-	if got := deliveredCount(t, reg, "webhook"); got != 0 {
-		t.Errorf("delivered: got %v, want 0", got)
-	}
+	// In a bubble: the retries' backoff and the maximum retry duration run
+	// on its clock, so that a slow machine cannot turn the retries into a
+	// single attempt.
+	synctest.Test(t, func(t *testing.T) {
+		mn := newMemNet(t)
+		s := mn.sink("hook", statuses(500))
+		opts := testOptions(t, NewGuard(nil))
+		opts.MaxRetryDuration = 300 * time.Millisecond
+		m, reg := startMemManager(t, opts, mn)
+		spec := webhookSpec("team-a/hook", false, s.URL())
+		spec.Policy.GroupInterval = time.Hour // one flush
+		mustApply(t, m, spec)
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		waitFor(t, time.Minute, "dropped", func() bool { return droppedCount(t, reg, "webhook") == 1 })
+		n := s.count()
+		// Backoff from 10 ms, doubling with ±50 % jitter, within 300 ms:
+		// at least 4 attempts.
+		if n < 4 {
+			t.Errorf("got %d requests, want at least 4 (retries with backoff within the maximum retry duration)", n)
+		}
+		if got := failed(t, reg, "webhook", "serverError"); got != float64(n) {
+			t.Errorf("failed{serverError}: got %v, want one per request (%d)", got, n)
+		}
+		// Given up: no more requests until the next group interval.
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		if s.count() != n {
+			t.Errorf("requests after giving up: %d, want %d", s.count(), n)
+		}
+		if got := deliveredCount(t, reg, "webhook"); got != 0 {
+			t.Errorf("delivered: got %v, want 0", got)
+		}
+	})
 }
 
 // A notification refused (404) or given up is not lost: its group is tried
