@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -210,95 +211,103 @@ func holderOf(t *testing.T, client kubernetes.Interface) string {
 }
 
 func TestSingleElectorLeads(t *testing.T) {
-	client := fake.NewClientset()
-	r := startReplica(t, client, "pod-0", short)
-	if got := testutil.ToFloat64(r.gauge); got != 0 {
-		t.Fatalf("leader gauge before the election: %v, want 0", got)
-	}
-	_, _, ch := r.e.Status()
-	eventually(t, "pod-0 leads", r.e.Leading)
-	if !closed(ch) {
-		t.Error("the Status channel was not closed when the replica started leading")
-	}
-	leading, seen, _ := r.e.Status()
-	if !leading || !seen.IsZero() {
-		t.Errorf("Status() = %t, %v; want leading and no other leader seen", leading, seen)
-	}
-	if got := testutil.ToFloat64(r.gauge); got != 1 {
-		t.Errorf("leader gauge: %v, want 1", got)
-	}
-	if h := holderOf(t, client); h != "pod-0" {
-		t.Errorf("Lease holder %q, want pod-0", h)
-	}
+	// On a synctest bubble's clock: the lease, renewals and retries take
+	// no real time, and a loaded machine cannot make a renewal late.
+	synctest.Test(t, func(t *testing.T) {
+		client := fake.NewClientset()
+		r := startReplica(t, client, "pod-0", short)
+		if got := testutil.ToFloat64(r.gauge); got != 0 {
+			t.Fatalf("leader gauge before the election: %v, want 0", got)
+		}
+		_, _, ch := r.e.Status()
+		eventually(t, "pod-0 leads", r.e.Leading)
+		if !closed(ch) {
+			t.Error("the Status channel was not closed when the replica started leading")
+		}
+		leading, seen, _ := r.e.Status()
+		if !leading || !seen.IsZero() {
+			t.Errorf("Status() = %t, %v; want leading and no other leader seen", leading, seen)
+		}
+		if got := testutil.ToFloat64(r.gauge); got != 1 {
+			t.Errorf("leader gauge: %v, want 1", got)
+		}
+		if h := holderOf(t, client); h != "pod-0" {
+			t.Errorf("Lease holder %q, want pod-0", h)
+		}
 
-	r.stop(t)
-	if r.e.Leading() {
-		t.Error("still leading after Run returned")
-	}
-	if got := testutil.ToFloat64(r.gauge); got != 0 {
-		t.Errorf("leader gauge after Run returned: %v, want 0", got)
-	}
-	if h := holderOf(t, client); h != "" {
-		t.Errorf("Lease holder after Run returned: %q, want none (released)", h)
-	}
+		r.stop(t)
+		if r.e.Leading() {
+			t.Error("still leading after Run returned")
+		}
+		if got := testutil.ToFloat64(r.gauge); got != 0 {
+			t.Errorf("leader gauge after Run returned: %v, want 0", got)
+		}
+		if h := holderOf(t, client); h != "" {
+			t.Errorf("Lease holder after Run returned: %q, want none (released)", h)
+		}
+	})
 }
 
 func TestTwoElectors(t *testing.T) {
-	client := fake.NewClientset()
-	a := startReplica(t, client, "pod-0", longLease)
-	b := startReplica(t, client, "pod-1", longLease)
+	// On a synctest bubble's clock: the lease, renewals and retries take
+	// no real time, and a loaded machine cannot make a renewal late.
+	synctest.Test(t, func(t *testing.T) {
+		client := fake.NewClientset()
+		a := startReplica(t, client, "pod-0", longLease)
+		b := startReplica(t, client, "pod-1", longLease)
 
-	eventually(t, "one replica leads", func() bool { return a.e.Leading() || b.e.Leading() })
-	leader, follower := a, b
-	if b.e.Leading() {
-		leader, follower = b, a
-	}
-	onlyOne := func() {
-		t.Helper()
-		if a.e.Leading() && b.e.Leading() {
-			t.Fatal("both replicas lead")
+		eventually(t, "one replica leads", func() bool { return a.e.Leading() || b.e.Leading() })
+		leader, follower := a, b
+		if b.e.Leading() {
+			leader, follower = b, a
 		}
-	}
-	onlyOne()
-	if h := holderOf(t, client); h != leader.id {
-		t.Errorf("Lease holder %q, want the leader %s", h, leader.id)
-	}
-
-	// The follower sees the leader renew: seen advances, and each advance
-	// closes the channel Status returned before it.
-	eventually(t, "the follower sees the leader alive", func() bool { onlyOne(); return !follower.seen().IsZero() })
-	for range 3 {
-		_, before, ch := follower.e.Status()
-		select {
-		case <-ch:
-		case <-time.After(within):
-			t.Fatalf("the follower's Status channel was not closed within %s", within)
+		onlyOne := func() {
+			t.Helper()
+			if a.e.Leading() && b.e.Leading() {
+				t.Fatal("both replicas lead")
+			}
 		}
 		onlyOne()
-		if after := follower.seen(); !after.After(before) {
-			t.Errorf("seen went from %v to %v, want later", before, after)
+		if h := holderOf(t, client); h != leader.id {
+			t.Errorf("Lease holder %q, want the leader %s", h, leader.id)
 		}
-	}
-	if follower.e.Leading() || !leader.e.Leading() {
-		t.Fatalf("leadership moved while the leader was renewing")
-	}
-	// A leader sees no other leader: its own renewals do not count.
-	if s := leader.seen(); !s.IsZero() {
-		t.Errorf("the leader's seen = %v, want zero", s)
-	}
-	if testutil.ToFloat64(leader.gauge) != 1 || testutil.ToFloat64(follower.gauge) != 0 {
-		t.Errorf("leader gauges: leader %v, follower %v; want 1 and 0", testutil.ToFloat64(leader.gauge), testutil.ToFloat64(follower.gauge))
-	}
 
-	// Stopping the leader releases the Lease: the follower takes over long
-	// before the lease (a minute) would have expired.
-	leader.stop(t)
-	if got := testutil.ToFloat64(leader.gauge); got != 0 {
-		t.Errorf("stopped leader's gauge: %v, want 0", got)
-	}
-	eventually(t, "the follower takes over", follower.e.Leading)
-	if got := testutil.ToFloat64(follower.gauge); got != 1 {
-		t.Errorf("new leader's gauge: %v, want 1", got)
-	}
-	eventually(t, "the Lease names the new leader", func() bool { return holderOf(t, client) == follower.id })
+		// The follower sees the leader renew: seen advances, and each advance
+		// closes the channel Status returned before it.
+		eventually(t, "the follower sees the leader alive", func() bool { onlyOne(); return !follower.seen().IsZero() })
+		for range 3 {
+			_, before, ch := follower.e.Status()
+			select {
+			case <-ch:
+			case <-time.After(within):
+				t.Fatalf("the follower's Status channel was not closed within %s", within)
+			}
+			onlyOne()
+			if after := follower.seen(); !after.After(before) {
+				t.Errorf("seen went from %v to %v, want later", before, after)
+			}
+		}
+		if follower.e.Leading() || !leader.e.Leading() {
+			t.Fatalf("leadership moved while the leader was renewing")
+		}
+		// A leader sees no other leader: its own renewals do not count.
+		if s := leader.seen(); !s.IsZero() {
+			t.Errorf("the leader's seen = %v, want zero", s)
+		}
+		if testutil.ToFloat64(leader.gauge) != 1 || testutil.ToFloat64(follower.gauge) != 0 {
+			t.Errorf("leader gauges: leader %v, follower %v; want 1 and 0", testutil.ToFloat64(leader.gauge), testutil.ToFloat64(follower.gauge))
+		}
+
+		// Stopping the leader releases the Lease: the follower takes over long
+		// before the lease (a minute) would have expired.
+		leader.stop(t)
+		if got := testutil.ToFloat64(leader.gauge); got != 0 {
+			t.Errorf("stopped leader's gauge: %v, want 0", got)
+		}
+		eventually(t, "the follower takes over", follower.e.Leading)
+		if got := testutil.ToFloat64(follower.gauge); got != 1 {
+			t.Errorf("new leader's gauge: %v, want 1", got)
+		}
+		eventually(t, "the Lease names the new leader", func() bool { return holderOf(t, client) == follower.id })
+	})
 }

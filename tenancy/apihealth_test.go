@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,45 +15,55 @@ import (
 )
 
 func TestAPIHealthLogsTransitionsOnce(t *testing.T) {
-	var buf syncBuffer
-	var failing atomic.Bool
-	h := NewAPIHealth(slog.New(slog.NewTextHandler(&buf, nil)), func(context.Context) error {
-		if failing.Load() {
-			return errors.New("connection refused")
-		}
-		return nil
-	})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { h.Run(ctx, 5*time.Millisecond); close(done) }()
-	wait := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; log:\n%s", what, buf.String())
+	// On a synctest bubble's clock: each sleep below is a known number of
+	// probes, however busy the machine.
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		var failing atomic.Bool
+		var probes atomic.Int64
+		h := NewAPIHealth(slog.New(slog.NewTextHandler(&buf, nil)), func(context.Context) error {
+			probes.Add(1)
+			if failing.Load() {
+				return errors.New("connection refused")
 			}
-			time.Sleep(5 * time.Millisecond)
+			return nil
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { h.Run(ctx, 5*time.Millisecond); close(done) }()
+		step := func(d time.Duration) int64 {
+			before := probes.Load()
+			time.Sleep(d)
+			synctest.Wait()
+			return probes.Load() - before
 		}
-	}
-	time.Sleep(30 * time.Millisecond)
-	if strings.Contains(buf.String(), "unreachable") {
-		t.Fatalf("a healthy API was reported unreachable")
-	}
-	failing.Store(true)
-	wait("unreachable", func() bool { return strings.Contains(buf.String(), "Kubernetes API unreachable") })
-	time.Sleep(50 * time.Millisecond) // many failed probes
-	failing.Store(false)
-	wait("reachable", func() bool { return strings.Contains(buf.String(), "Kubernetes API reachable again") })
-	time.Sleep(30 * time.Millisecond)
-	cancel()
-	<-done
-	if n := strings.Count(buf.String(), "unreachable"); n != 1 {
-		t.Errorf("unreachable logged %d times, want 1", n)
-	}
-	if n := strings.Count(buf.String(), "reachable again"); n != 1 {
-		t.Errorf("reachable again logged %d times, want 1", n)
-	}
+		if n := step(30 * time.Millisecond); n < 5 {
+			t.Fatalf("%d probes in 30 ms, every 5 ms", n)
+		}
+		if strings.Contains(buf.String(), "unreachable") {
+			t.Fatalf("a healthy API was reported unreachable")
+		}
+		failing.Store(true)
+		if n := step(50 * time.Millisecond); n < 9 {
+			t.Fatalf("%d failed probes, want many", n)
+		}
+		if !strings.Contains(buf.String(), "Kubernetes API unreachable") {
+			t.Fatalf("not reported unreachable; log:\n%s", buf.String())
+		}
+		failing.Store(false)
+		step(30 * time.Millisecond)
+		if !strings.Contains(buf.String(), "Kubernetes API reachable again") {
+			t.Fatalf("not reported reachable again; log:\n%s", buf.String())
+		}
+		cancel()
+		<-done
+		if n := strings.Count(buf.String(), "unreachable"); n != 1 {
+			t.Errorf("unreachable logged %d times, want 1", n)
+		}
+		if n := strings.Count(buf.String(), "reachable again"); n != 1 {
+			t.Errorf("reachable again logged %d times, want 1", n)
+		}
+	})
 }
 
 func TestAPIHealthForbidden(t *testing.T) {
