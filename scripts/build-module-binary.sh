@@ -35,10 +35,10 @@ GOVERSION="$(awk '/^go /{print $2; exit}' "$MODFILE")"
 		while read -r line; do
 			old="${line%% =>*}"; new="${line#*=> }"
 			old="${old%% *}" # a replace of one version of the module only
-			if [[ "$new" == ./* || "$new" == ../* ]]; then
-				[[ -n "$LOCAL_VERSION" ]] && echo "replace $old => $old $LOCAL_VERSION"
-			else
+			if [[ "$new" != ./* && "$new" != ../* ]]; then
 				echo "replace $old => $new"
+			elif [[ -n "$LOCAL_VERSION" ]]; then
+				echo "replace $old => $old $LOCAL_VERSION"
 			fi
 		done
 } > go.mod
