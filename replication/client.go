@@ -217,6 +217,9 @@ func (c *Client) read(ctx context.Context, st *stream) error {
 			return fmt.Errorf("unreadable message: %w", err)
 		}
 		line = line[:0]
+		if cap(line) > 1<<20 {
+			line = nil // a large snapshot part: not kept for the stream's life
+		}
 		if err := c.handle(st, &m); err != nil {
 			return err
 		}

@@ -25,6 +25,9 @@ type Server struct {
 	now      func() time.Time
 
 	leading atomic.Bool
+	// term counts the changes of leadership: a loss and a regain between
+	// two looks of a stream are still a new term, with a new snapshot.
+	term atomic.Uint64
 
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
@@ -58,7 +61,11 @@ func NewServer(identity string, store Store, lead Leadership, log *slog.Logger) 
 func (s *Server) Run(ctx context.Context) {
 	for {
 		leading, _, changed := s.lead.Status()
-		if s.leading.Swap(leading) != leading {
+		if s.leading.Load() != leading {
+			// The leadership first, then the term: a stream that reads the
+			// term first and sees the new one sees the new leadership.
+			s.leading.Store(leading)
+			s.term.Add(1)
 			s.mu.Lock()
 			for sub := range s.subs {
 				select {
@@ -134,6 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
+	term := s.term.Load()
 	leading := s.leading.Load()
 	if !send(message{Kind: kindHello, Identity: s.identity, Leading: leading}) {
 		return
@@ -169,16 +177,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-sub.changed:
-			now := s.leading.Load()
-			if now == leading {
+			now := s.term.Load()
+			if now == term {
 				continue
 			}
-			leading = now
-			// Records queued before leadership came belong to no term.
-			for len(sub.records) > 0 {
-				<-sub.records
+			term = now
+			if leading {
+				// The term that ends: what it recorded goes out first.
+				for n := len(sub.records); n > 0; n-- {
+					rec := <-sub.records
+					seq++
+					if !send(message{Kind: kindRecord, Leading: true, Seq: seq, Record: &rec}) {
+						return
+					}
+				}
 			}
-			if leading && !snapshot() || !leading && !send(message{Kind: kindHeartbeat, Leading: false}) {
+			leading = s.leading.Load()
+			if leading {
+				// A new term: whatever is queued belongs to a snapshot
+				// that starts now (Export follows).
+				for len(sub.records) > 0 {
+					<-sub.records
+				}
+				if !snapshot() {
+					return
+				}
+			} else if !send(message{Kind: kindHeartbeat, Leading: false}) {
 				return
 			}
 		case rec := <-sub.records:

@@ -393,13 +393,14 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 		}
 	}
 	for _, m := range d.members {
-		if m.synced == d.syncs || m.inflight {
+		if m.synced == d.syncs {
 			continue
 		}
-		if m.inc.Status == alert.Resolved {
-			// A resolution waits for its group's next flush even when the
-			// tracker no longer reports it: on a copy of its own, not in
-			// the poll's slice, which it must not keep whole.
+		if m.inflight || m.inc.Status == alert.Resolved {
+			// Kept although the tracker no longer reports it: a
+			// resolution waits for its group's next flush, a member in
+			// flight for the end of its notification. On a copy of its
+			// own, not in the poll's slice, which it must not keep whole.
 			if !m.detached {
 				c := *m.inc
 				m.inc, m.detached = &c, true
@@ -853,6 +854,22 @@ func (d *dispatch) told(b *batch) {
 func (d *dispatch) dropIfEmpty(g *group) {
 	if len(g.members) == 0 && !g.inflight {
 		delete(d.groups, g.key)
+	}
+}
+
+// release ends a follower's batch that the leader's record has not
+// covered for long: its members stay untold, and its group is flushed
+// again at its next interval (and at once by a takeover), so that a batch
+// the leader never tells (an alert only this replica's Alertmanager has)
+// holds no delivery slot for ever.
+func (d *dispatch) release(b *batch) {
+	for _, m := range append(b.firing, b.resolved...) {
+		m.inflight = false
+	}
+	if g := d.groups[b.groupKey]; g != nil {
+		g.inflight = false
+		d.inflight--
+		d.dropIfEmpty(g)
 	}
 }
 

@@ -52,6 +52,10 @@ const (
 	// after the batch became due, with no copy of its record, to have
 	// sent it (the fallback).
 	shadowWindow
+	// shadowUncovered: the copy is complete, yet the leader's record has
+	// not covered the batch for a takeover window and a group interval:
+	// the batch ends untold, and its group is flushed again later.
+	shadowUncovered
 	// shadowCanceled: shutting down; the batch stays pending.
 	shadowCanceled
 )
@@ -64,6 +68,15 @@ func (t *target) shadow(ctx context.Context, b *batch, due time.Time) shadowResu
 	if l == nil {
 		return shadowLead
 	}
+	t.d.mu.Lock()
+	giveUp := due.Add(t.opts.takeoverWindow() + t.d.groupInterval())
+	t.d.mu.Unlock()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for waited := false; ; waited = true {
 		leading, seen, changed := l.Status()
 		if leading {
@@ -89,12 +102,23 @@ func (t *target) shadow(ctx context.Context, b *batch, due time.Time) shadowResu
 		if !synced && !seen.Before(later(due, lost).Add(t.opts.takeoverWindow())) {
 			return shadowWindow
 		}
+		var expired <-chan time.Time
+		if synced {
+			if !t.opts.Now().Before(giveUp) {
+				return shadowUncovered
+			}
+			if timer == nil {
+				timer = time.NewTimer(giveUp.Sub(t.opts.Now()))
+			}
+			expired = timer.C
+		}
 		select {
 		case <-ctx.Done():
 			return shadowCanceled
 		case <-changed:
 		case <-replChanged:
 		case <-logChanged:
+		case <-expired:
 		}
 	}
 }

@@ -125,7 +125,7 @@ func TestShadow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				opts := Options{TakeoverWindow: window}
+				opts := Options{TakeoverWindow: window, Now: time.Now}
 				f := newFakeLeadership(tt.initial.leading)
 				f.seen = tt.initial.seen
 				if !tt.nilLead {
@@ -182,6 +182,40 @@ func TestShadow(t *testing.T) {
 			})
 		})
 	}
+}
+
+// With a complete copy, a batch the leader's record never covers ends
+// untold after a takeover window and a group interval (its group is
+// flushed again later): it holds no delivery slot for ever.
+func TestShadowUncovered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const window = 10 * time.Second
+		opts := Options{TakeoverWindow: window, Now: time.Now, Leadership: newFakeLeadership(false),
+			Replication: &fakeReplication{synced: true, changed: make(chan struct{})}}
+		d := newDispatch(policyGI(0, time.Minute, time.Hour), true)
+		due := time.Now()
+		b := &batch{groupKey: "{}", at: due, repeat: time.Hour, firingFPs: []uint64{1}}
+		tg := &target{opts: &opts, d: d}
+		res := make(chan shadowResult, 1)
+		go func() { res <- tg.shadow(t.Context(), b, due) }()
+		time.Sleep(window + time.Minute - time.Millisecond)
+		synctest.Wait()
+		select {
+		case r := <-res:
+			t.Fatalf("returned %v before the give-up time", r)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		select {
+		case r := <-res:
+			if r != shadowUncovered {
+				t.Errorf("shadow() = %v, want shadowUncovered", r)
+			}
+		default:
+			t.Fatal("still waiting after a takeover window and a group interval")
+		}
+	})
 }
 
 // followerManager starts a Manager following fl, with a webhook channel

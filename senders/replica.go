@@ -63,17 +63,18 @@ func (m *Manager) ApplyTarget(st state.Target, now time.Time) {
 		r = state.Target{Channel: st.Channel, Integration: st.Integration, OrphanedAt: now}
 	}
 	// The leader's log, with what this replica's saved state says of
-	// group timers.
+	// group timers. A new slice: an export may still be reading the old.
 	timers := make(map[string]state.Group, len(r.Groups))
 	for _, g := range r.Groups {
 		timers[g.Key] = g
 	}
-	r.Groups = r.Groups[:0]
+	groups := make([]state.Group, 0, len(st.Groups))
 	for _, g := range st.Groups {
 		sg := timers[g.Key]
 		sg.Key, sg.Firing, sg.Resolved, sg.NotifiedAt = g.Key, g.Firing, g.Resolved, g.NotifiedAt
-		r.Groups = append(r.Groups, sg)
+		groups = append(groups, sg)
 	}
+	r.Groups = groups
 	m.restored[k] = r
 	m.gen.Add(1)
 }
@@ -93,17 +94,23 @@ func (m *Manager) ApplyRecord(rec state.Record, now time.Time) {
 	if !ok {
 		r = state.Target{Channel: rec.Channel, Integration: rec.Integration, OrphanedAt: now}
 	}
+	// A new slice (an export may still be reading the old one), without a
+	// group whose entry is gone and that has no timer to keep.
+	groups := make([]state.Group, 0, len(r.Groups)+1)
 	found := false
-	for i := range r.Groups {
-		if g := &r.Groups[i]; g.Key == rec.Group.Key {
-			g.Firing, g.Resolved, g.NotifiedAt = rec.Group.Firing, rec.Group.Resolved, rec.Group.NotifiedAt
+	for _, g := range r.Groups {
+		if g.Key == rec.Group.Key {
 			found = true
-			break
+			g.Firing, g.Resolved, g.NotifiedAt = rec.Group.Firing, rec.Group.Resolved, rec.Group.NotifiedAt
+		}
+		if len(g.Firing) > 0 || !g.Next.IsZero() || g.Failed {
+			groups = append(groups, g)
 		}
 	}
-	if !found {
-		r.Groups = append(r.Groups, rec.Group)
+	if !found && len(rec.Group.Firing) > 0 {
+		groups = append(groups, rec.Group)
 	}
+	r.Groups = groups
 	m.restored[k] = r
 	m.gen.Add(1)
 }

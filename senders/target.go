@@ -120,6 +120,13 @@ func (t *target) deliver(loopCtx, ctx context.Context, b *batch) {
 		t.log.Info("Leading now: flushing again a group the previous leader's record does not show as told", "group", b.groupKey, "due", due)
 		t.poke()
 		return
+	case shadowUncovered:
+		t.d.mu.Lock()
+		t.d.release(b)
+		t.d.mu.Unlock()
+		t.log.Debug("The leader's record has not shown this group's notification for long; flushed again at its next interval", "group", b.groupKey, "due", due)
+		t.poke()
+		return
 	case shadowRecorded:
 		t.d.mu.Lock()
 		t.d.settle(b, t.opts.Now())
