@@ -3,6 +3,7 @@ package robot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -130,11 +131,12 @@ func TestPacer(t *testing.T) {
 
 func TestPacerFor(t *testing.T) {
 	u := "https://oapi.dingtalk.com/robot/send?access_token=" + newToken()
-	p := pacerFor(u, 20, time.Minute)
-	if got := pacerFor(u, 20, time.Minute); got != p {
+	k := paceKey{url: u, n: 20, window: time.Minute}
+	p := pacerFor(k, time.Now)
+	if got := pacerFor(k, time.Now); got != p {
 		t.Error("pacerFor returned another pacer for the same URL")
 	}
-	if got := pacerFor(u+"x", 20, time.Minute); got == p {
+	if got := pacerFor(paceKey{url: u + "x", n: 20, window: time.Minute}, time.Now); got == p {
 		t.Error("pacerFor returned the same pacer for another URL")
 	}
 	if p.n != 20 || p.window != time.Minute {
@@ -145,10 +147,34 @@ func TestPacerFor(t *testing.T) {
 	f := newFakeService(t, "dingtalk", testSecret)
 	a := mustNew(t, "dingtalk", f.entry(), robotOptions(t, nil)).(*robot)
 	b := mustNew(t, "dingtalk", f.entry("send_resolved", false), robotOptions(t, nil)).(*robot)
-	if a.pacer == nil || a.pacer != b.pacer {
-		t.Errorf("two DingTalk robots with one URL have pacers %p and %p, want one", a.pacer, b.pacer)
+	if a.pace == nil || b.pace == nil || pacerFor(*a.pace, time.Now) != pacerFor(*b.pace, time.Now) {
+		t.Errorf("two DingTalk robots with one URL do not share a pacer")
 	}
-	if a.pacer.n != dingTalkRate || a.pacer.window != dingTalkWindow {
-		t.Errorf("DingTalk pacer = %d per %v, want 20 per 1m", a.pacer.n, a.pacer.window)
+	if a.pace.n != dingTalkRate || a.pace.window != dingTalkWindow {
+		t.Errorf("DingTalk pace = %d per %v, want 20 per 1m", a.pace.n, a.pace.window)
+	}
+}
+
+// Robots created and deleted do not grow the pacer table for ever: idle
+// pacers are dropped once it is large, and a busy one is kept.
+func TestPacersIdleDropped(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	busy := paceKey{url: "https://oapi.dingtalk.com/robot/send?access_token=busy-" + newToken(), n: 20, window: time.Minute}
+	bp := pacerFor(busy, clock)
+	if err := bp.wait(t.Context(), clock); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * pacerSweep {
+		pacerFor(paceKey{url: fmt.Sprintf("https://oapi.dingtalk.com/robot/send?access_token=idle-%d-%s", i, newToken()), n: 20, window: time.Minute}, clock)
+	}
+	pacers.Lock()
+	n := len(pacers.m)
+	pacers.Unlock()
+	if n > pacerSweep+1 {
+		t.Errorf("%d pacers after %d idle robots, want at most %d", n, 3*pacerSweep, pacerSweep+1)
+	}
+	if pacerFor(busy, clock) != bp {
+		t.Error("the busy robot's pacer was dropped")
 	}
 }

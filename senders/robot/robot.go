@@ -70,8 +70,10 @@ type robot struct {
 	tmpl         *template.Template
 	log          *slog.Logger
 	now          func() time.Time
-	pacer        *pacer
-	sent         *sentCache
+	// pace, when set, is the robot's rate limit (a key of pacers): looked
+	// up at each send, so that pacers idle for a window can be dropped.
+	pace *paceKey
+	sent *sentCache
 }
 
 // SendResolved tells whether the robot is told about resolutions.
@@ -80,10 +82,10 @@ func (r *robot) SendResolved() bool { return r.sendResolved }
 // Wait blocks until the robot's rate limit allows one more message; the
 // senders call it before each attempt, outside the attempt's timeout.
 func (r *robot) Wait(ctx context.Context) error {
-	if r.pacer == nil {
+	if r.pace == nil {
 		return nil
 	}
-	return r.pacer.wait(ctx, r.now)
+	return pacerFor(*r.pace, r.now).wait(ctx, r.now)
 }
 
 // Notify renders the group, splits it to the service's size limit and
@@ -105,8 +107,8 @@ func (r *robot) Notify(ctx context.Context, alerts ...*types.Alert) (bool, error
 		if r.sent.has(key, r.now()) {
 			continue // accepted by an earlier, unfinished attempt
 		}
-		if i > 0 && r.pacer != nil {
-			if err := r.pacer.wait(ctx, r.now); err != nil {
+		if i > 0 && r.pace != nil {
+			if err := pacerFor(*r.pace, r.now).wait(ctx, r.now); err != nil {
 				return true, err
 			}
 		}
@@ -332,21 +334,46 @@ func (p *pacer) wait(ctx context.Context, now func() time.Time) error {
 	}
 }
 
+// paceKey names a robot's rate limit: its URL, n messages per window.
+type paceKey struct {
+	url    string
+	n      int
+	window time.Duration
+}
+
 // pacers are shared by every channel posting to the same robot: the limit
-// is the robot's, not the channel's.
+// is the robot's, not the channel's. A pacer with no send within its
+// window holds nothing a fresh one would not: such pacers are dropped once
+// there are many, so that channels created and deleted (a tenant's
+// Secrets) do not grow the table for ever.
 var pacers = struct {
 	sync.Mutex
 	m map[[32]byte]*pacer
 }{m: map[[32]byte]*pacer{}}
 
-func pacerFor(url string, n int, window time.Duration) *pacer {
-	k := sha256.Sum256([]byte(url))
+// pacerSweep is the table size from which idle pacers are dropped.
+const pacerSweep = 256
+
+func pacerFor(k paceKey, now func() time.Time) *pacer {
+	h := sha256.Sum256([]byte(k.url))
 	pacers.Lock()
 	defer pacers.Unlock()
-	p, ok := pacers.m[k]
-	if !ok {
-		p = &pacer{n: n, window: window}
-		pacers.m[k] = p
+	p, ok := pacers.m[h]
+	if ok {
+		return p
 	}
+	if len(pacers.m) >= pacerSweep {
+		t := now()
+		for kh, q := range pacers.m {
+			q.mu.Lock()
+			idle := len(q.sent) == 0 || t.Sub(q.sent[len(q.sent)-1]) >= q.window
+			q.mu.Unlock()
+			if idle {
+				delete(pacers.m, kh)
+			}
+		}
+	}
+	p = &pacer{n: k.n, window: k.window}
+	pacers.m[h] = p
 	return p
 }

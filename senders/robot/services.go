@@ -60,7 +60,7 @@ func New(typ string, entry map[string]any, o Options) (Notifier, error) {
 			return nil, err
 		}
 		c, r.flavor = &cfg.common, dingTalk(&cfg)
-		r.pacer = pacerFor(string(cfg.URL), dingTalkRate, dingTalkWindow)
+		r.pace = &paceKey{url: string(cfg.URL), n: dingTalkRate, window: dingTalkWindow}
 	case "feishu":
 		var cfg FeishuConfig
 		if err := decode(entry, &cfg); err != nil {
