@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/alertmanager/notify"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
 )
@@ -148,8 +151,12 @@ func TestTenantCannotSendLocalFiles(t *testing.T) {
 					t.Errorf("the error shows the file's content: %q", err)
 				}
 			}
-			syncOne(m, id, newInc(1, alert.Firing, "alertname", "A"))
-			time.Sleep(100 * time.Millisecond) // several group waits
+			// Refused: nothing is built, so nothing can be sent.
+			if builtOf(m, id) != nil {
+				t.Errorf("the refused channel %s was built", id)
+				syncOne(m, id, newInc(1, alert.Firing, "alertname", "A"))
+				eventually(t, 10*time.Second, func() bool { return s.count() > 0 }, say("no request"))
+			}
 			for _, r := range s.requests() {
 				t.Errorf("the sink received a request (%s, headers %v)", r.msg.Receiver, r.header)
 			}
@@ -403,6 +410,21 @@ func TestTenantSNSDenied(t *testing.T) {
 	}
 }
 
+// attempted reports whether an integration type delivered, failed or
+// dropped a notification.
+func attempted(t *testing.T, reg *prometheus.Registry, typ string) bool {
+	t.Helper()
+	if deliveredCount(t, reg, typ) > 0 || droppedCount(t, reg, typ) > 0 {
+		return true
+	}
+	for r := notify.DefaultReason; r <= notify.RateLimitedReason; r++ {
+		if failed(t, reg, typ, r.String()) > 0 {
+			return true
+		}
+	}
+	return failed(t, reg, typ, reasonDenied) > 0
+}
+
 // SECURITY: a tenant channel that does not set the endpoint inherits the
 // admin's credentials for it (same relay), but must not be able to route
 // that request through a proxy of its own. With an https endpoint the
@@ -410,7 +432,7 @@ func TestTenantSNSDenied(t *testing.T) {
 // tls_config.ca to read it; plain http keeps the test short.
 func TestTenantCannotProxyGlobalCredentials(t *testing.T) {
 	proxy := newSink(t, nil)
-	m, _ := startManager(t, testOptions(t, NewGuard(nil)))
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
 	global := "opsgenie_api_url: http://api.opsgenie.example/\nopsgenie_api_key: s3cr3t-opsgenie-key\n" +
 		"telegram_api_url: http://api.telegram.example\ntelegram_bot_token: 123456:s3cr3t-bot-token\n"
 	if err := m.SetGlobal(kv(KeyGlobal, global)); err != nil {
@@ -428,7 +450,12 @@ func TestTenantCannotProxyGlobalCredentials(t *testing.T) {
 		byChannel[id] = []*alert.Incarnation{newInc(1, alert.Firing, "alertname", "A")}
 	}
 	m.Sync(time.Now(), byChannel)
-	time.Sleep(300 * time.Millisecond)
+	// Each channel built has tried once (delivered through the proxy, or
+	// failed): what the proxy was sent is all it will be sent.
+	for id := range byChannel {
+		typ := strings.TrimPrefix(id, "team-a/")
+		eventually(t, 10*time.Second, func() bool { return attempted(t, reg, typ) }, say("no attempt by %s", val(id)))
+	}
 	for _, r := range proxy.requests() {
 		seen := r.uri + " " + r.header.Get("Authorization")
 		if strings.Contains(seen, "s3cr3t-opsgenie-key") || strings.Contains(seen, "s3cr3t-bot-token") {
