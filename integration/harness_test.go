@@ -77,6 +77,16 @@ func cachedBinary(t testing.TB, env, name, target string) string {
 	return p
 }
 
+// compatBinary is a binary that only `make compat` builds and names in
+// env: without it the test is skipped, so that make test builds none.
+func compatBinary(t testing.TB, env, name string) string {
+	t.Helper()
+	if os.Getenv(env) == "" {
+		t.Skipf("%s is unset: `make compat` builds %s and runs this", env, name)
+	}
+	return cachedBinary(t, env, name, "compat")
+}
+
 // alertmanagerBinary is the Alertmanager that `make alertmanager` builds.
 func alertmanagerBinary(t testing.TB) string {
 	return cachedBinary(t, "AMTENANT_ALERTMANAGER", "alertmanager", "alertmanager")

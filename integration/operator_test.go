@@ -19,17 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// prometheusOperatorBinary is the operator scripts/build-prometheus-operator.sh
-// builds (the version of prometheusOperatorVersion). make compat sets
-// AMTENANT_PROMETHEUS_OPERATOR; without it the test is skipped, so that
-// make test does not build the operator.
-func prometheusOperatorBinary(t testing.TB) string {
-	if os.Getenv("AMTENANT_PROMETHEUS_OPERATOR") == "" {
-		t.Skip("AMTENANT_PROMETHEUS_OPERATOR is unset: `make compat` builds prometheus-operator and runs this")
-	}
-	return cachedBinary(t, "AMTENANT_PROMETHEUS_OPERATOR", "prometheus-operator", "prometheus-operator")
-}
-
 var alertmanagerResource = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "alertmanagers"}
 
 // TestPrometheusOperatorReconciles runs prometheus-operator itself against
@@ -43,7 +32,7 @@ var alertmanagerResource = schema.GroupVersionResource{Group: "monitoring.coreos
 // the generated objects are checked.
 func TestPrometheusOperatorReconciles(t *testing.T) {
 	t.Parallel()
-	bin := prometheusOperatorBinary(t)
+	bin := compatBinary(t, "AMTENANT_PROMETHEUS_OPERATOR", "prometheus-operator")
 	// The binary's version (the build script's stamp) is the one whose
 	// CRDs the suite installs.
 	if v, err := os.ReadFile(bin + ".version"); err == nil && strings.TrimSpace(string(v)) != prometheusOperatorVersion {

@@ -15,15 +15,6 @@ import (
 	"time"
 )
 
-// prometheusBinary is the Prometheus scripts/build-prometheus.sh builds.
-// make compat sets AMTENANT_PROMETHEUS; without it the test is skipped.
-func prometheusBinary(t testing.TB) string {
-	if os.Getenv("AMTENANT_PROMETHEUS") == "" {
-		t.Skip("AMTENANT_PROMETHEUS is unset: `make compat` builds Prometheus and runs this")
-	}
-	return cachedBinary(t, "AMTENANT_PROMETHEUS", "prometheus", "prometheus")
-}
-
 // prometheusServer is a real Prometheus evaluating the test's rules.
 type prometheusServer struct {
 	t    testing.TB
@@ -57,7 +48,7 @@ func (p *prometheusServer) start() {
 // when the rule stops matching (Prometheus's own resolve and resend).
 func TestPrometheusPair(t *testing.T) {
 	t.Parallel()
-	bin := prometheusBinary(t)
+	bin := compatBinary(t, "AMTENANT_PROMETHEUS", "prometheus")
 	c := startCluster(t)
 	s := newSink(t)
 	c.namespace(t, "pr-a", nil)

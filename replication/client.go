@@ -229,7 +229,6 @@ func (c *Client) read(ctx context.Context, st *stream) error {
 // stream is one connection to a peer.
 type stream struct {
 	peer, identity string
-	leading        bool
 	// inSnapshot is set between a snapshot's begin and end; seq is the
 	// last record applied.
 	inSnapshot bool
@@ -257,14 +256,13 @@ func (c *Client) handle(st *stream, m *message) error {
 		if m.Identity == c.identity {
 			return errSelf
 		}
-		st.identity, st.leading = m.Identity, m.Leading
+		st.identity = m.Identity
 	case kindHeartbeat:
-		st.leading = m.Leading
 		if st == c.source && !m.Leading {
 			c.loseLocked(now, "the leader stepped down")
 		}
 	case kindBegin:
-		st.leading, st.inSnapshot, st.seq = true, true, 0
+		st.inSnapshot, st.seq = true, 0
 		if c.source != st {
 			if c.source != nil {
 				c.loseLocked(c.source.last, "another replica leads now")

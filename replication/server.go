@@ -31,6 +31,8 @@ type Server struct {
 
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
+	// streams counts subs, for Wanted without the lock.
+	streams atomic.Int32
 }
 
 // subscriberBuffer is how many records a follower's stream may be behind.
@@ -83,6 +85,10 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
+// Wanted reports whether a record would go anywhere: this replica leads
+// and a follower reads its stream. The senders make no record otherwise.
+func (s *Server) Wanted() bool { return s.leading.Load() && s.streams.Load() > 0 }
+
 // Record queues a change of the log for every follower, while leading.
 func (s *Server) Record(rec state.Record) {
 	if !s.leading.Load() {
@@ -113,10 +119,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.subs[sub] = struct{}{}
+	s.streams.Add(1)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.subs, sub)
+		s.streams.Add(-1)
 		s.mu.Unlock()
 	}()
 	peer := r.Header.Get(identityHeader)

@@ -35,11 +35,18 @@ func TestStreamEndToEnd(t *testing.T) {
 	defer hs.Close()
 	peer := strings.TrimPrefix(hs.URL, "http://")
 
+	waitFor(t, "the leadership seen", srv.leading.Load)
+	if srv.Wanted() {
+		t.Error("records wanted before any follower reads the stream")
+	}
 	store := &fakeStore{}
 	c := NewClient("amtenant-1", []string{peer}, store, newFakeLead(false), slog.New(slog.DiscardHandler), nil)
 	go c.Run(ctx)
 	synced := func() bool { s, _, _ := c.Synced(); return s }
 	waitFor(t, "the snapshot", synced)
+	if !srv.Wanted() {
+		t.Error("records not wanted while a follower reads the stream")
+	}
 	if targets, _ := store.applied(); len(targets) != 1 || targets[0].Groups[0].Key != "{}" {
 		t.Fatalf("snapshot applied: %+v", targets)
 	}

@@ -117,7 +117,8 @@ type Manager struct {
 	invalid  map[string][]string // channel ID → types, for the metric
 	restored map[string]state.Target
 	// recorder is told of every change of a notification log (SetRecorder).
-	recorder func(state.Record)
+	recorder     func(state.Record)
+	recordWanted func() bool
 	// gen counts changes of the delivery state worth saving.
 	gen atomic.Uint64
 

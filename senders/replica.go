@@ -14,12 +14,13 @@ import (
 
 // SetRecorder sets where the changes this replica makes to its
 // notification logs go (the replication server, which streams them while
-// this replica leads). Call it before channels are applied; the recorder
-// is called with a dispatch's lock held and must not block.
-func (m *Manager) SetRecorder(rec func(state.Record)) {
+// this replica leads); wanted, when set, says whether a record would go
+// anywhere, so that none is made for nobody. Call it before channels are
+// applied; both are called with a dispatch's lock held and must not block.
+func (m *Manager) SetRecorder(rec func(state.Record), wanted func() bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.recorder = rec
+	m.recorder, m.recordWanted = rec, wanted
 }
 
 // SetReplication sets the follower's copy of the leader's log, and what
@@ -33,11 +34,14 @@ func (m *Manager) SetReplication(r Replication, fallback func()) {
 
 // emitter returns the function that reports an integration's log changes.
 func (m *Manager) emitterLocked(channelID, integration string) func(string, *told) {
-	rec := m.recorder
+	rec, wanted := m.recorder, m.recordWanted
 	if rec == nil {
 		return nil
 	}
 	return func(key string, t *told) {
+		if wanted != nil && !wanted() {
+			return
+		}
 		g := state.Group{Key: key}
 		if t != nil {
 			g.Firing, g.Resolved, g.NotifiedAt = formatFPs(t.firing), formatFPs(t.resolved), t.at

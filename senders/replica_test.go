@@ -2,6 +2,7 @@ package senders
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func replicatedPair(t *testing.T) (leader, follower *Manager, fl *fakeLeadership
 	fopts.TakeoverWindow = time.Hour
 	follower, _ = startManager(t, fopts)
 	fm = &recorded{to: follower}
-	leader.SetRecorder(fm.record)
+	leader.SetRecorder(fm.record, nil)
 	mustApply(t, leader, webhookSpec("team-a/hook", false, ls.URL()))
 	mustApply(t, follower, webhookSpec("team-a/hook", false, fs.URL()))
 	return leader, follower, fl, ls, fs, fm
@@ -148,4 +149,24 @@ func TestRecordBeforeItsChannel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// No record is made while nobody would receive it (no follower reads
+// the stream): the leader's deliveries cost nothing extra then.
+func TestNoRecordForNobody(t *testing.T) {
+	s := newSink(t, nil)
+	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
+	var want atomic.Bool
+	rec := &recorded{}
+	m.SetRecorder(rec.record, want.Load)
+	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+	waitDelivered(t, reg, "webhook", 1)
+	if n := len(rec.all()); n != 0 {
+		t.Fatalf("%d records made for nobody", n)
+	}
+	want.Store(true)
+	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"), newInc(2, alert.Firing, "alertname", "A", "pod", "p2"))
+	waitDelivered(t, reg, "webhook", 2)
+	eventually(t, 5*time.Second, func() bool { return len(rec.all()) >= 1 }, say("no record once a follower listens"))
 }

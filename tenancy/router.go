@@ -189,23 +189,22 @@ func (r *Router) routeLocked(now time.Time) {
 			c.Tenant = tenants[i]
 			p = &c
 		}
-		inc := *p
 		var h policy.Hold
 		if holds != nil {
 			h = holds[i]
 		}
 		var suppressed *alert.Incarnation
 		muted := false
-		for _, es := range t.candidates(inc.Tenant) {
+		for _, es := range t.candidates(p.Tenant) {
 			for _, e := range es {
-				d := decide(e.b, e.a, inc.Tenant, inc.Labels, h)
+				d := decide(e.b, e.a, p.Tenant, p.Labels, h)
 				if !d.routed() {
 					continue
 				}
 				q := p
 				if d.hold.Held() {
 					if suppressed == nil {
-						suppressed = heldCopy(inc)
+						suppressed = heldCopy(*p)
 					}
 					q = suppressed
 				} else if e.muted {
@@ -214,7 +213,7 @@ func (r *Router) routeLocked(now time.Time) {
 				byChannel[e.b.id] = append(byChannel[e.b.id], q)
 			}
 		}
-		if inc.Status == alert.Firing {
+		if p.Status == alert.Firing {
 			held.add(h, muted)
 		}
 	}

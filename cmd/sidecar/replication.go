@@ -45,7 +45,7 @@ func newReplication(o *Options, elector *election.Elector, mgr *senders.Manager,
 	mux := http.NewServeMux()
 	mux.Handle(replication.Path, r.server)
 	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	mgr.SetRecorder(r.server.Record)
+	mgr.SetRecorder(r.server.Record, r.server.Wanted)
 	mgr.SetReplication(r.client, r.client.Fallback)
 	return r, nil
 }
