@@ -12,13 +12,15 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 func TestAPIHealthLogsTransitionsOnce(t *testing.T) {
 	// On a synctest bubble's clock: each sleep below is a known number of
 	// probes, however busy the machine.
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
+		var buf testutil.Buffer
 		var failing atomic.Bool
 		var probes atomic.Int64
 		h := NewAPIHealth(slog.New(slog.NewTextHandler(&buf, nil)), func(context.Context) error {
@@ -67,7 +69,7 @@ func TestAPIHealthLogsTransitionsOnce(t *testing.T) {
 }
 
 func TestAPIHealthForbidden(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.Buffer
 	h := NewAPIHealth(slog.New(slog.NewTextHandler(&buf, nil)), func(context.Context) error { return nil })
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no RBAC"))
 	if h.Forbidden(ResourceSecrets) {

@@ -20,6 +20,14 @@ type Problem struct {
 
 func (p Problem) String() string { return p.Object + ": " + p.Message }
 
+// Objects are the Namespaces, Secrets and ConfigMaps Check validates (from
+// manifest files: package objectfiles reads them).
+type Objects struct {
+	Namespaces []*corev1.Namespace
+	Secrets    []*corev1.Secret
+	ConfigMaps []*corev1.ConfigMap
+}
+
 // Check validates Secrets and policy ConfigMaps offline with exactly the
 // rules the controller applies: tenancy labels and annotations, then the
 // builder (the senders' parsing, Alertmanager's validation and the tenant
@@ -55,7 +63,7 @@ func Check(cfg Config, objs Objects, b Builder) []Problem {
 				add(s, "a second global Secret in %q is ignored; keep one", cfg.Namespace)
 				continue
 			}
-			if err := b.SetGlobal(secretData(s)); err != nil {
+			if err := b.SetGlobal(SecretData(s)); err != nil {
 				add(s, "%s", err)
 			}
 		case isChannel(s) && cfg.AdminOnly && s.Namespace != cfg.Namespace:

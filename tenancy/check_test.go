@@ -9,7 +9,7 @@ import (
 )
 
 func TestCheck(t *testing.T) {
-	raw := []byte(`
+	raw := `
 apiVersion: v1
 kind: Namespace
 metadata:
@@ -88,11 +88,8 @@ metadata:
     amtenant.io/global: ""
 stringData:
   global.yaml: ""
-`)
-	objs, err := ParseObjects(raw, "monitoring")
-	if err != nil {
-		t.Fatal(err)
-	}
+`
+	objs := parseObjects(t, raw, "monitoring")
 	nss, secrets := objs.Namespaces, objs.Secrets
 	if len(nss) != 1 || len(secrets) != 7 {
 		t.Fatalf("ParseObjects: %d namespaces, %d secrets", len(nss), len(secrets))
@@ -146,7 +143,7 @@ func TestCheckAdminOnly(t *testing.T) {
 
 // Check validates policy ConfigMaps with the running sidecar's rules.
 func TestCheckPolicies(t *testing.T) {
-	objs, err := ParseObjects([]byte(`
+	objs := parseObjects(t, `
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: ok, namespace: team-a, labels: {amtenant.io/silence: ""}}
@@ -166,10 +163,7 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: plain, namespace: team-a}
 data: {x: z}
-`), "monitoring")
-	if err != nil {
-		t.Fatal(err)
-	}
+`, "monitoring")
 	cfg := Config{Namespace: "monitoring", NamespaceTenantLabel: LabelTenant}
 	got := map[string]string{}
 	for _, p := range Check(cfg, objs, newRecBuilder()) {

@@ -381,7 +381,7 @@ func (c *Controller) invalid(s *corev1.Secret, key, msg string) {
 // invalid channel.
 func (c *Controller) refuse(s *corev1.Secret, key, msg string) {
 	msg = key + ": " + msg
-	c.builder.Refuse(key, secretData(s))
+	c.builder.Refuse(key, SecretData(s))
 	c.router.remove(key)
 	c.mu.Lock()
 	delete(c.applied, key)
@@ -440,7 +440,7 @@ func (c *Controller) syncGlobal() {
 		c.reportOnce(other, "global/"+other.Name, true, ReasonInvalidGlobal,
 			fmt.Sprintf("ignored: %s/%s is the global Secret (the first by name); there must be only one", g.Namespace, g.Name))
 	}
-	if err := c.builder.SetGlobal(secretData(g)); err != nil {
+	if err := c.builder.SetGlobal(SecretData(g)); err != nil {
 		c.reportOnce(g, "global/"+g.Name, true, ReasonInvalidGlobal, fmt.Sprintf("%s/%s: %s; the previous global defaults stay in use", g.Namespace, g.Name, err))
 		return
 	}

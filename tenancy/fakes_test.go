@@ -1,12 +1,16 @@
 package tenancy
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/klog/v2"
 
 	"github.com/amtenant/amtenant/alert"
@@ -324,5 +329,46 @@ func inc(id uint64, kv ...string) alert.Incarnation {
 		},
 		ID:     id,
 		Status: alert.Firing,
+	}
+}
+
+// parseObjects reads the Namespaces, Secrets and ConfigMaps of a manifest
+// for Check (the sidecar reads files with package objectfiles, which
+// imports this one).
+func parseObjects(t *testing.T, raw, defaultNamespace string) Objects {
+	t.Helper()
+	var out Objects
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(raw), 4096)
+	for {
+		var doc json.RawMessage
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var meta metav1.TypeMeta
+		if err := json.Unmarshal(doc, &meta); err != nil {
+			t.Fatal(err)
+		}
+		var obj any
+		switch meta.Kind {
+		case "Namespace":
+			ns := &corev1.Namespace{}
+			out.Namespaces, obj = append(out.Namespaces, ns), ns
+		case "Secret":
+			s := &corev1.Secret{}
+			out.Secrets, obj = append(out.Secrets, s), s
+		case "ConfigMap":
+			cm := &corev1.ConfigMap{}
+			out.ConfigMaps, obj = append(out.ConfigMaps, cm), cm
+		default:
+			t.Fatalf("kind %q in a test manifest", meta.Kind)
+		}
+		if err := json.Unmarshal(doc, obj); err != nil {
+			t.Fatal(err)
+		}
+		if m := obj.(metav1.Object); m.GetNamespace() == "" && meta.Kind != "Namespace" {
+			m.SetNamespace(defaultNamespace)
+		}
 	}
 }

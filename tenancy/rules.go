@@ -129,7 +129,7 @@ func (c *Config) classify(s *corev1.Secret, tenantOf func(ns string) (string, bo
 		spec: channel.Spec{
 			ID:      id,
 			Trusted: s.Namespace == c.Namespace,
-			Data:    secretData(s),
+			Data:    SecretData(s),
 			Policy:  pol,
 		},
 		binding: binding{id: id, namespace: s.Namespace, matchers: pol.Matchers, mute: pol.Mute},
@@ -256,9 +256,9 @@ func duration(ann map[string]string, key string, def time.Duration, zeroOK bool)
 	return time.Duration(d), nil
 }
 
-// secretData returns a Secret's data with stringData merged in, as the API
+// SecretData returns a Secret's data with stringData merged in, as the API
 // server would (stringData wins).
-func secretData(s *corev1.Secret) map[string][]byte {
+func SecretData(s *corev1.Secret) map[string][]byte {
 	out := make(map[string][]byte, len(s.Data)+len(s.StringData))
 	for k, v := range s.Data {
 		out[k] = v

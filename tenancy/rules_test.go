@@ -258,7 +258,7 @@ func TestSecretData(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.secret.DeepCopy()
-			got := secretData(tt.secret)
+			got := SecretData(tt.secret)
 			gotS := map[string]string{}
 			for k, v := range got {
 				gotS[k] = string(v)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/amtenant/amtenant/objectfiles"
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
 )
@@ -61,7 +62,7 @@ func checkFiles(o *Options, files []string, w io.Writer) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		objs, err := tenancy.ParseObjects(raw, o.Namespace)
+		objs, err := objectfiles.Parse(raw, o.Namespace)
 		if err != nil {
 			fmt.Fprintf(w, "%s: %s\n", f, err)
 			problems++
@@ -100,7 +101,7 @@ func sendTest(ctx context.Context, o *Options, id string, w io.Writer) error {
 	)
 	if o.ObjectsDir != "" {
 		var objs tenancy.Objects
-		objs, err = tenancy.ReadDir(o.ObjectsDir, o.Namespace)
+		objs, err = objectfiles.Read(o.ObjectsDir, o.Namespace)
 		namespaces, secrets = objs.Namespaces, objs.Secrets
 	} else {
 		namespaces, secrets, err = readFromCluster(ctx, o, ns, name)

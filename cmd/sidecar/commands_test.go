@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/amtenant/amtenant/explain"
+	"github.com/amtenant/amtenant/objectfiles"
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
 )
@@ -384,7 +385,7 @@ metadata: {name: cluster, namespace: monitoring, labels: {amtenant.io/channel: "
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := tenancy.ParseObjects(raw, "monitoring")
+	objs, err := objectfiles.Parse(raw, "monitoring")
 	if err != nil {
 		t.Fatal(err)
 	}

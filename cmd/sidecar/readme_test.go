@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/amtenant/amtenant/objectfiles"
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
 )
@@ -55,7 +56,7 @@ func TestREADMEExamples(t *testing.T) {
 	cidrs, _ := senders.ParseCIDRs(senders.DefaultDenyCIDRs)
 	mgr := senders.NewManager(senders.Options{Template: tmpl, Guard: senders.NewGuard(cidrs)}, nil)
 	client := fake.NewClientset()
-	if err := tenancy.NewDir(dir, "monitoring", client, log).Load(ctx); err != nil {
+	if err := objectfiles.NewDir(dir, "monitoring", client, log).Load(ctx); err != nil {
 		t.Fatal(err)
 	}
 	inf := tenancy.NewInformers(client, "monitoring", true, 0)

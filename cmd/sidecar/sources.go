@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/amtenant/amtenant/objectfiles"
 	"github.com/amtenant/amtenant/tenancy"
 )
 
@@ -36,7 +37,7 @@ func localSource(ctx context.Context, o *Options, log *slog.Logger) (*source, er
 	// server-side apply from the whole OpenAPI schema (about 8 MB kept and
 	// 170 MB allocated at start), which local mode never uses.
 	client := fake.NewSimpleClientset() //nolint:staticcheck // deliberately the tracker without field management
-	dir := tenancy.NewDir(o.ObjectsDir, o.Namespace, client, log.With("component", "objects"))
+	dir := objectfiles.NewDir(o.ObjectsDir, o.Namespace, client, log.With("component", "objects"))
 	if err := dir.Load(ctx); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,9 @@
-package tenancy
+// Package objectfiles is local mode's data source: the Namespace, Secret
+// and ConfigMap objects of a directory's YAML and JSON files, applied to an
+// in-memory clientset and watched for changes, so that the informers and
+// the tenancy rules work exactly as against a cluster. It also reads the
+// same files for the commands that check them (tenancy.Check).
+package objectfiles
 
 import (
 	"bytes"
@@ -21,6 +26,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/amtenant/amtenant/tenancy"
 )
 
 // Dir loads Namespace, Secret and ConfigMap objects from the YAML and JSON
@@ -48,14 +55,7 @@ type object struct {
 	configMap *corev1.ConfigMap
 }
 
-// Objects are the Namespaces, Secrets and ConfigMaps of manifest files.
-type Objects struct {
-	Namespaces []*corev1.Namespace
-	Secrets    []*corev1.Secret
-	ConfigMaps []*corev1.ConfigMap
-}
-
-func (os *Objects) add(o object) {
+func add(os *tenancy.Objects, o object) {
 	switch {
 	case o.namespace != nil:
 		os.Namespaces = append(os.Namespaces, o.namespace)
@@ -90,17 +90,17 @@ func (d *Dir) Load(ctx context.Context) error {
 	return d.apply(ctx)
 }
 
-// ReadDir reads the directory's objects exactly as --objects.dir does
+// Read reads the directory's objects exactly as --objects.dir does
 // (unreadable files skipped, the later file's object winning), without a
 // clientset: for commands that run beside the sidecar.
-func ReadDir(path, defaultNamespace string) (Objects, error) {
+func Read(path, defaultNamespace string) (tenancy.Objects, error) {
 	d := NewDir(path, defaultNamespace, nil, slog.New(slog.DiscardHandler))
 	if err := d.scan(); err != nil {
-		return Objects{}, err
+		return tenancy.Objects{}, err
 	}
-	var out Objects
+	var out tenancy.Objects
 	for _, o := range d.objects() {
-		out.add(o)
+		add(&out, o)
 	}
 	return out, nil
 }
@@ -162,18 +162,18 @@ func (d *Dir) readFile(path string) ([]object, error) {
 	return d.parse(raw)
 }
 
-// ParseObjects parses the Namespaces, Secrets and ConfigMaps of a
+// Parse parses the Namespaces, Secrets and ConfigMaps of a
 // manifest file the way --objects.dir does (several documents, kind: List,
 // stringData merged into data). Objects without a namespace get
 // defaultNamespace.
-func ParseObjects(raw []byte, defaultNamespace string) (Objects, error) {
+func Parse(raw []byte, defaultNamespace string) (tenancy.Objects, error) {
 	objs, err := (&Dir{namespace: defaultNamespace}).parse(raw)
 	if err != nil {
-		return Objects{}, err
+		return tenancy.Objects{}, err
 	}
-	var out Objects
+	var out tenancy.Objects
 	for _, o := range objs {
-		out.add(o)
+		add(&out, o)
 	}
 	return out, nil
 }
@@ -249,7 +249,7 @@ func (d *Dir) decode(m map[string]any) ([]object, error) {
 		}
 		// The API server merges stringData into data on write; so does
 		// this loader.
-		s.Data = secretData(&s)
+		s.Data = tenancy.SecretData(&s)
 		s.StringData = nil
 		return []object{{key: objectKey{"Secret", s.Namespace, s.Name}, secret: &s}}, nil
 	case kind == "ConfigMap":

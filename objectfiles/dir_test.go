@@ -1,7 +1,6 @@
-package tenancy
+package objectfiles
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"log/slog"
@@ -17,6 +16,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/internal/testutil"
+	"github.com/amtenant/amtenant/tenancy"
 )
 
 const dirDefaultNamespace = "monitoring"
@@ -26,30 +30,12 @@ type dirEnv struct {
 	path   string
 	client *fake.Clientset
 	dir    *Dir
-	log    *syncBuffer
-}
-
-// syncBuffer is a log sink safe for the Watch goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log    *testutil.Buffer
 }
 
 func newDirEnv(t *testing.T) *dirEnv {
 	t.Helper()
-	e := &dirEnv{path: t.TempDir(), client: fake.NewClientset(), log: &syncBuffer{}}
+	e := &dirEnv{path: t.TempDir(), client: fake.NewClientset(), log: &testutil.Buffer{}}
 	e.dir = NewDir(e.path, dirDefaultNamespace, e.client, slog.New(slog.NewTextHandler(e.log, nil)))
 	return e
 }
@@ -251,7 +237,7 @@ func TestDirLoad(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(ns)); !slices.Equal(got, []string{"team-a", "team-b"}) {
 		t.Errorf("namespaces = %q, want [team-a team-b]", got)
 	}
-	if got := ns["team-a"].Labels; !maps.Equal(got, map[string]string{LabelTenant: "alpha"}) {
+	if got := ns["team-a"].Labels; !maps.Equal(got, map[string]string{tenancy.LabelTenant: "alpha"}) {
 		t.Errorf("team-a labels = %v", got)
 	}
 
@@ -280,10 +266,10 @@ func TestDirLoad(t *testing.T) {
 		}
 	}
 	slack := secrets["team-a/slack"]
-	if !maps.Equal(slack.Labels, map[string]string{LabelChannel: ""}) || slack.Annotations[AnnotationGroupBy] != "namespace, alertname" {
+	if !maps.Equal(slack.Labels, map[string]string{tenancy.LabelChannel: ""}) || slack.Annotations[tenancy.AnnotationGroupBy] != "namespace, alertname" {
 		t.Errorf("team-a/slack metadata: labels %v, annotations %v", slack.Labels, slack.Annotations)
 	}
-	if admin := secrets["monitoring/admin"]; admin.Labels[LabelScope] != ScopeAll {
+	if admin := secrets["monitoring/admin"]; admin.Labels[tenancy.LabelScope] != tenancy.ScopeAll {
 		t.Errorf("monitoring/admin labels = %v", admin.Labels)
 	}
 
@@ -374,7 +360,7 @@ func TestDirBadFileKeepsPreviousObjects(t *testing.T) {
 			if s, ok := after["team-a/hook"]; !ok || string(s.Data["url"]) != "http://v1" {
 				t.Errorf("after the file broke: team-a/hook = %v, %v; want it kept unchanged", ok, stringMap(s.Data))
 			}
-			if ns, ok := e.namespaces(t)["team-a"]; !ok || ns.Labels[LabelTenant] != "alpha" {
+			if ns, ok := e.namespaces(t)["team-a"]; !ok || ns.Labels[tenancy.LabelTenant] != "alpha" {
 				t.Errorf("after the file broke: namespace team-a = %v, %v; want it kept", ok, ns.Labels)
 			}
 			if !strings.Contains(e.log.String(), "team.yaml") {
@@ -475,16 +461,16 @@ data:
 	if s.UID != uid {
 		t.Errorf("the Secret was re-created, not updated")
 	}
-	if want := map[string]string{LabelChannel: "", LabelTenant: "beta"}; !maps.Equal(s.Labels, want) {
+	if want := map[string]string{tenancy.LabelChannel: "", tenancy.LabelTenant: "beta"}; !maps.Equal(s.Labels, want) {
 		t.Errorf("labels = %v, want %v", s.Labels, want)
 	}
-	if want := map[string]string{AnnotationRepeatInterval: "1h"}; !maps.Equal(s.Annotations, want) {
+	if want := map[string]string{tenancy.AnnotationRepeatInterval: "1h"}; !maps.Equal(s.Annotations, want) {
 		t.Errorf("annotations = %v, want %v", s.Annotations, want)
 	}
 	if want := map[string]string{"type": "webhook", "url": "http://v2"}; !maps.Equal(stringMap(s.Data), want) {
 		t.Errorf("data = %q, want %q", stringMap(s.Data), want)
 	}
-	if got := e.namespaces(t)["team-a"].Labels; !maps.Equal(got, map[string]string{LabelTenant: "beta"}) {
+	if got := e.namespaces(t)["team-a"].Labels; !maps.Equal(got, map[string]string{tenancy.LabelTenant: "beta"}) {
 		t.Errorf("namespace labels = %v, want tenant beta", got)
 	}
 
@@ -572,9 +558,9 @@ func TestDirWatch(t *testing.T) {
 
 	// Once it watches, one change is enough.
 	e.write(t, "b.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: second\nstringData:\n  url: http://edited\n")
-	eventually(t, "edit loaded", has("monitoring/second", "http://edited"))
+	testutil.Eventually(t, 5*time.Second, "edit loaded", has("monitoring/second", "http://edited"))
 	e.remove(t, "a.yaml")
-	eventually(t, "removal loaded", func() bool {
+	testutil.Eventually(t, 5*time.Second, "removal loaded", func() bool {
 		_, err := e.client.CoreV1().Secrets(dirDefaultNamespace).Get(context.Background(), "first", metav1.GetOptions{})
 		return err != nil
 	})
@@ -589,7 +575,7 @@ func TestDirWatchResync(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.dir.Watch(ctx, 50*time.Millisecond) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "resync loaded the file", func() bool {
+	testutil.Eventually(t, 5*time.Second, "resync loaded the file", func() bool {
 		_, err := e.client.CoreV1().Secrets(dirDefaultNamespace).Get(context.Background(), "early", metav1.GetOptions{})
 		return err == nil
 	})
@@ -608,11 +594,11 @@ func TestDirFeedsController(t *testing.T) {
 	e := newDirEnv(t)
 	e.write(t, "objects.yaml", objectsYAML)
 	e.load(t)
-	inf := NewInformers(e.client, dirDefaultNamespace, true, 0)
-	b := newRecBuilder()
-	cfg := testConfig()
-	cfg.Namespace = dirDefaultNamespace
-	c, err := NewController(cfg, inf.Namespaces, inf.Secrets, inf.Globals, b, &recReporter{}, slog.New(slog.DiscardHandler), &recDeliverer{})
+	inf := tenancy.NewInformers(e.client, dirDefaultNamespace, true, 0)
+	b := &recBuilder{applied: map[string]channel.Spec{}}
+	cfg := tenancy.Config{Namespace: dirDefaultNamespace, NamespaceTenantLabel: tenancy.LabelTenant, AlertNamespaceLabel: "namespace",
+		GroupWait: 10 * time.Second, RepeatInterval: 4 * time.Hour}
+	c, err := tenancy.NewController(cfg, inf.Namespaces, inf.Secrets, inf.Globals, b, nopReporter{}, slog.New(slog.DiscardHandler), nopDeliverer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -621,22 +607,55 @@ func TestDirFeedsController(t *testing.T) {
 	inf.Run(ctx.Done())
 	go func() { done <- c.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "HasSynced", c.HasSynced)
-	if got := b.currentIDs(); !slices.Equal(got, []string{"monitoring/admin", "team-a/slack"}) {
-		t.Errorf("channels = %q, want [monitoring/admin team-a/slack]", got)
+	testutil.Eventually(t, 5*time.Second, "HasSynced", c.HasSynced)
+	b.mu.Lock()
+	ids := slices.Sorted(maps.Keys(b.applied))
+	admin := b.applied["monitoring/admin"]
+	b.mu.Unlock()
+	if !slices.Equal(ids, []string{"monitoring/admin", "team-a/slack"}) {
+		t.Errorf("channels = %q, want [monitoring/admin team-a/slack]", ids)
 	}
-	specs := b.appliesOf("monitoring/admin")
-	if len(specs) == 0 || !specs[0].Trusted || string(specs[0].Data["url"]) != "http://sink.example/override" {
-		t.Errorf("monitoring/admin spec = %+v", specs)
+	if !admin.Trusted || string(admin.Data["url"]) != "http://sink.example/override" {
+		t.Errorf("monitoring/admin spec = %+v", admin)
 	}
 	if tenant, _ := c.TenantOf("team-a"); tenant != "alpha" {
 		t.Errorf("TenantOf(team-a) = %q, want alpha", tenant)
 	}
 }
 
-// ReadDir sees what --objects.dir loads: the later file's object, broken
+// recBuilder keeps the last spec applied per channel.
+type recBuilder struct {
+	mu      sync.Mutex
+	applied map[string]channel.Spec
+}
+
+func (b *recBuilder) Apply(spec channel.Spec) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.applied[spec.ID] = spec
+	return []string{"webhook"}, nil
+}
+
+func (b *recBuilder) Remove(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.applied, id)
+}
+
+func (b *recBuilder) Refuse(id string, _ map[string][]byte) { b.Remove(id) }
+func (b *recBuilder) SetGlobal(map[string][]byte) error     { return nil }
+
+type nopReporter struct{}
+
+func (nopReporter) Report(tenancy.Object, bool, string, string) {}
+
+type nopDeliverer struct{}
+
+func (nopDeliverer) Sync(time.Time, map[string][]*alert.Incarnation) {}
+
+// Read sees what --objects.dir loads: the later file's object, broken
 // files skipped.
-func TestReadDir(t *testing.T) {
+func TestRead(t *testing.T) {
 	dir := t.TempDir()
 	secret := func(url string) string {
 		return "apiVersion: v1\nkind: Secret\nmetadata: {name: hook, labels: {amtenant.io/channel: \"\"}}\nstringData: {type: webhook, url: " + url + "}\n"
@@ -650,7 +669,7 @@ func TestReadDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	objs, err := ReadDir(dir, "monitoring")
+	objs, err := Read(dir, "monitoring")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -658,7 +677,7 @@ func TestReadDir(t *testing.T) {
 	if len(nss) != 1 || len(secrets) != 1 || secrets[0].Namespace != "monitoring" || string(secrets[0].Data["url"]) != "http://second" {
 		t.Errorf("namespaces %d, secrets %+v", len(nss), secrets)
 	}
-	if _, err := ReadDir(filepath.Join(dir, "missing"), "monitoring"); err == nil {
+	if _, err := Read(filepath.Join(dir, "missing"), "monitoring"); err == nil {
 		t.Error("a missing directory gave no error")
 	}
 }
