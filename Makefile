@@ -20,12 +20,13 @@ demo: build $(ALERTMANAGER)
 
 ## bench: the Go benchmarks (decode of 1k/10k/50k alerts, generated client
 ## against the sidecar's decoder; tracker work per poll at 0.1/1/10% churn),
-## then the side-by-side run with a real Alertmanager, which writes
+## then the side-by-side runs with a real Alertmanager (local mode, and
+## Kubernetes mode on the suite's kube-apiserver and etcd), which write
 ## BENCHMARKS.md.
-bench: build $(ALERTMANAGER)
+bench: build $(ALERTMANAGER) kube-apiserver etcd
 	$(GO) test -run '^$$' -bench . -benchmem ./poller/ | tee $(CACHE)/bench-go.txt
 	$(GO) test -run '^$$' -bench BenchmarkPollPath -benchmem ./tenancy/ | tee -a $(CACHE)/bench-go.txt
-	$(GO) run ./integration/bench --alertmanager=$(ALERTMANAGER) --sidecar=$(BIN) --out=BENCHMARKS.md --go-bench=$(CACHE)/bench-go.txt
+	$(GO) run ./integration/bench --alertmanager=$(ALERTMANAGER) --sidecar=$(BIN) --kube-apiserver=$(CACHE)/bin/kube-apiserver --out=BENCHMARKS.md --go-bench=$(CACHE)/bench-go.txt
 
 ## test: every test: formatting, vet, unit tests with the race detector,
 ## and the end-to-end suite against a real Alertmanager.

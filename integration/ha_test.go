@@ -82,8 +82,7 @@ func (h *haSidecar) start() {
 
 // kill stops the sidecar with SIGKILL: no final save, no Lease release.
 func (h *haSidecar) kill() {
-	_ = h.proc.cmd.Process.Kill()
-	_ = h.proc.cmd.Wait()
+	h.proc.Kill()
 }
 
 func (h *haSidecar) metric(name string) float64 {
@@ -254,8 +253,8 @@ func TestHAGracefulHandover(t *testing.T) {
 		return follower.metric(`amtenant_notifications_shadowed_total{type="webhook"}`) >= 1
 	})
 	stopped := time.Now()
-	leader.proc.stop()
-	if !strings.Contains(leader.proc.logText(), "Delivery state saved") {
+	leader.proc.Stop()
+	if !strings.Contains(leader.proc.Log(), "Delivery state saved") {
 		t.Error("the leader did not save its state at SIGTERM")
 	}
 	eventually(t, 20*time.Second, "the follower takes over", func() bool { return follower.metric("amtenant_leader") == 1 })
@@ -294,8 +293,8 @@ func TestStateFileRestart(t *testing.T) {
 	})
 
 	// SIGTERM while the flaky channel is being retried.
-	r.proc.stop()
-	if !strings.Contains(r.proc.logText(), "Delivery state saved") {
+	r.proc.Stop()
+	if !strings.Contains(r.proc.Log(), "Delivery state saved") {
 		t.Fatal("no state saved at SIGTERM")
 	}
 	fi, err := os.Stat(r.state)
@@ -308,7 +307,7 @@ func TestStateFileRestart(t *testing.T) {
 	am.post(resolvedAlert(start, "alertname", "S2", "namespace", "st-a"), alert("S3"))
 	s.failPath("/p", 500, 0)
 	r.start()
-	if !strings.Contains(r.proc.logText(), "Delivery state restored") {
+	if !strings.Contains(r.proc.Log(), "Delivery state restored") {
 		t.Fatal("the state was not restored")
 	}
 	eventually(t, 20*time.Second, "S2 resolved and S3 after the restart", func() bool {
@@ -367,12 +366,12 @@ func TestStateFileRestart(t *testing.T) {
 	}
 
 	// A corrupt state file is set aside: the sidecar starts fresh.
-	r.proc.stop()
+	r.proc.Stop()
 	if err := os.WriteFile(r.state, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.start()
-	if !strings.Contains(r.proc.logText(), "set aside") {
+	if !strings.Contains(r.proc.Log(), "set aside") {
 		t.Error("the log does not say the corrupt state file was set aside")
 	}
 	aside, _ := filepath.Glob(r.state + ".corrupt-*")

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,9 +15,10 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/amtenant/amtenant/internal/harness"
 )
 
 func TestMain(m *testing.M) {
@@ -94,19 +94,17 @@ func alertmanagerBinary(t testing.TB) string {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
-// process is a started child process whose output goes to a log file.
-type process struct {
-	cmd *exec.Cmd
-	log string
-}
+// process is a started child process whose output goes to a log file in
+// the test's directory; it is stopped when the test ends, and its log's
+// end printed if the test failed.
+type process struct{ *harness.Process }
 
 func start(t testing.TB, name string, bin string, args ...string) *process {
 	t.Helper()
@@ -116,78 +114,28 @@ func start(t testing.TB, name string, bin string, args ...string) *process {
 // startEnv is start with extra environment variables ("K=V").
 func startEnv(t testing.TB, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
+	p, err := harness.Start(filepath.Join(t.TempDir(), name+".log"), env, bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	cmd.SysProcAttr = dieWithParent()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: logPath}
 	t.Cleanup(func() {
-		p.stop()
-		f.Close()
+		p.Stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("--- %s log ---\n%s", name, tail(string(b), 8000))
+			t.Logf("--- %s log ---\n%s", name, harness.Tail(p.Log(), 8000))
 		}
 	})
-	return p
+	return &process{p}
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// stop sends SIGTERM and waits, killing after 20 s.
-func (p *process) stop() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func (p *process) logText() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
-// alertmanager is a real Alertmanager on loopback.
+// alertmanager is a real Alertmanager on loopback, stopped when the test
+// ends.
 type alertmanager struct {
 	t testing.TB
-	// bin is the Alertmanager binary; empty: alertmanagerBinary's.
-	bin     string
-	port    int
-	dataDir string
-	cfg     string
-	proc    *process
-	url     string
+	*harness.Alertmanager
+	url string
 }
 
-const amConfig = `route:
-  receiver: blackhole
-  group_wait: 1h
-receivers:
-- name: blackhole
-`
+const amConfig = harness.BlackholeConfig
 
 func startAlertmanager(t testing.TB) *alertmanager {
 	t.Helper()
@@ -204,37 +152,41 @@ func startAlertmanagerWith(t testing.TB, config string) *alertmanager {
 // suite's) with the configuration config.
 func startAlertmanagerBin(t testing.TB, bin, config string) *alertmanager {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+	if bin == "" {
+		bin = alertmanagerBinary(t)
+	}
+	h, err := harness.StartAlertmanager(bin, t.TempDir(), config)
+	if err != nil {
 		t.Fatal(err)
 	}
-	am := &alertmanager{t: t, bin: bin, port: freePort(t), dataDir: filepath.Join(dir, "data"), cfg: cfg}
-	am.url = fmt.Sprintf("http://127.0.0.1:%d", am.port)
-	am.start()
+	am := &alertmanager{t: t, Alertmanager: h, url: h.URL}
+	am.stopAtCleanup()
 	return am
+}
+
+// stopAtCleanup stops the current process when the test ends.
+func (am *alertmanager) stopAtCleanup() {
+	p := am.Proc
+	am.t.Cleanup(func() {
+		p.Stop()
+		if am.t.Failed() {
+			am.t.Logf("--- alertmanager log ---\n%s", harness.Tail(p.Log(), 8000))
+		}
+	})
 }
 
 func (am *alertmanager) start() {
 	am.t.Helper()
-	bin := am.bin
-	if bin == "" {
-		bin = alertmanagerBinary(am.t)
+	if err := am.Start(); err != nil {
+		am.t.Fatal(err)
 	}
-	am.proc = start(am.t, "alertmanager", bin,
-		"--config.file="+am.cfg,
-		"--storage.path="+am.dataDir,
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", am.port),
-		"--cluster.listen-address=",
-		"--log.level=warn",
-	)
-	waitHTTP(am.t, am.url+"/-/ready", 30*time.Second)
+	am.stopAtCleanup()
 }
 
 // reload replaces Alertmanager's configuration with config and reloads it.
 func (am *alertmanager) reload(config string) {
 	am.t.Helper()
-	if err := os.WriteFile(am.cfg, []byte(config), 0o600); err != nil {
+	if err := os.WriteFile(am.ConfigFile, []byte(config), 0o600); err != nil {
 		am.t.Fatal(err)
 	}
 	resp, err := http.Post(am.url+"/-/reload", "text/plain", nil)
@@ -250,7 +202,7 @@ func (am *alertmanager) reload(config string) {
 // restart stops Alertmanager and starts it again: it comes back empty.
 func (am *alertmanager) restart() {
 	am.t.Helper()
-	am.proc.stop()
+	am.Proc.Stop()
 	time.Sleep(1100 * time.Millisecond) // uptime has a one-second resolution in some versions
 	am.start()
 }
@@ -333,18 +285,9 @@ func (am *alertmanager) expireSilence(id string) {
 
 func waitHTTP(t testing.TB, url string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := harness.WaitHTTP(t.Context(), url, d); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("%s not ready after %s", url, d)
 }
 
 // notification is one webhook message a sink received.

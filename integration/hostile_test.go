@@ -94,7 +94,7 @@ func TestHostileTenantBesideHealthyOne(t *testing.T) {
 	// receivers listen (the hostile ones stand for outside servers).
 	sc := startSidecar(t, am, dir, "--security.tenant-deny-cidrs=::1/128,169.254.0.0/16,fe80::/10,0.0.0.0/8,::/128", "--log.level=info")
 	eventually(t, 30*time.Second, "the hostile channels refused", func() bool {
-		log := sc.proc.logText()
+		log := sc.proc.Log()
 		return strings.Contains(log, "evil/many: 20000 integrations, more than the 32") &&
 			strings.Contains(log, "evil/keys: webhook_configs[0]: 4001 fields, more than the 64") &&
 			strings.Contains(log, "evil/bomb-text: slack_configs[0].text: template")
@@ -126,13 +126,13 @@ func TestHostileTenantBesideHealthyOne(t *testing.T) {
 	if w := hugeWritten.Load(); w > 64<<20 {
 		t.Errorf("the sidecar read %d MiB of an error body", w>>20)
 	}
-	peak := peakRSS(t, sc.proc.cmd.Process.Pid)
+	peak := peakRSS(t, sc.proc.Pid())
 	t.Logf("sidecar peak RSS %d MiB", peak>>20)
 	if peak > 256<<20 {
 		t.Errorf("sidecar peak RSS %d MiB, want it bounded (under 256 MiB)", peak>>20)
 	}
 	longest := 0
-	sc2 := bufio.NewScanner(strings.NewReader(sc.proc.logText()))
+	sc2 := bufio.NewScanner(strings.NewReader(sc.proc.Log()))
 	sc2.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc2.Scan() {
 		longest = max(longest, len(sc2.Text()))
@@ -141,7 +141,7 @@ func TestHostileTenantBesideHealthyOne(t *testing.T) {
 	if longest > 16<<10 {
 		t.Errorf("a log line of %d bytes", longest)
 	}
-	if s := sc.proc.logText(); strings.Contains(s, strings.Repeat("x", 2048)) {
+	if s := sc.proc.Log(); strings.Contains(s, strings.Repeat("x", 2048)) {
 		t.Error("an error body went into the log")
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/amtenant/amtenant/internal/harness"
 )
 
 // The Kubernetes tests share one kube-apiserver and run one after another;
@@ -124,7 +126,7 @@ func TestKubeRoutingHotReloadAndEvents(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(sc.proc.logText(), "t0ps3cret") || strings.Contains(sc.proc.logText(), "hunter2") {
+	if strings.Contains(sc.proc.Log(), "t0ps3cret") || strings.Contains(sc.proc.Log(), "hunter2") {
 		t.Error("the log contains a secret value")
 	}
 
@@ -145,7 +147,7 @@ func TestKubeRoutingHotReloadAndEvents(t *testing.T) {
 // made by user.
 func (c *cluster) secretRequests(t testing.TB, user string) []string {
 	t.Helper()
-	f, err := os.Open(c.auditLog)
+	f, err := os.Open(c.AuditLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +204,7 @@ func TestKubeEmailThroughSMTP(t *testing.T) {
 		t.Errorf("mail from %q to %v", m.From, m.To)
 	}
 	if !strings.Contains(m.Data, "DiskFull") || !strings.Contains(m.Data, "k2-a") {
-		t.Errorf("mail does not mention the alert:\n%s", tail(m.Data, 2000))
+		t.Errorf("mail does not mention the alert:\n%s", harness.Tail(m.Data, 2000))
 	}
 	am.post(resolvedAlert(start, "alertname", "DiskFull", "namespace", "k2-a"))
 	eventually(t, 20*time.Second, "the resolution email", func() bool { return len(mailer.mails()) == 2 })
@@ -272,24 +274,24 @@ func TestKubeAdminOnlyAndForbidden(t *testing.T) {
 	if len(s.alertsAt("/tenant")) != 0 {
 		t.Errorf("a tenant channel was used with tenant Secrets off")
 	}
-	if strings.Contains(sc.proc.logText(), "forbids") {
-		t.Errorf("admin-only mode hit a forbidden resource:\n%s", tail(sc.proc.logText(), 3000))
+	if strings.Contains(sc.proc.Log(), "forbids") {
+		t.Errorf("admin-only mode hit a forbidden resource:\n%s", harness.Tail(sc.proc.Log(), 3000))
 	}
-	sc.proc.stop()
+	sc.proc.Stop()
 
 	// Without the flag the same account cannot list Secrets cluster-wide:
 	// one clear log line, and the sidecar still runs and polls.
 	sc2 := startKubeSidecar(t, am, c, "k3-mon", sa)
 	eventually(t, 20*time.Second, "the forbidden log line", func() bool {
-		log := sc2.proc.logText()
+		log := sc2.proc.Log()
 		return strings.Contains(log, `msg="Kubernetes API forbids reading a resource; check the sidecar's RBAC (manifests/)"`) &&
 			strings.Contains(log, "resource=secrets")
 	})
 	time.Sleep(3 * time.Second)
 	// Once per resource: the Secrets, the two kinds of policy ConfigMaps
 	// and the limits ConfigMap, which the component does not grant either.
-	if n := strings.Count(sc2.proc.logText(), "forbids reading a resource"); n != 4 {
-		t.Errorf("forbidden resources were logged %d times, want once each for secrets, the two policy ConfigMaps and the limits ConfigMap:\n%s", n, tail(sc2.proc.logText(), 3000))
+	if n := strings.Count(sc2.proc.Log(), "forbids reading a resource"); n != 4 {
+		t.Errorf("forbidden resources were logged %d times, want once each for secrets, the two policy ConfigMaps and the limits ConfigMap:\n%s", n, harness.Tail(sc2.proc.Log(), 3000))
 	}
 }
 
@@ -317,33 +319,33 @@ func TestKubeAPIServerOutage(t *testing.T) {
 	c.secret(t, channelSecret("k9-a", "hook", nil, nil, map[string]string{"type": "webhook", "url": s.url("/a")}))
 	sc := startKubeSidecar(t, am, c, "k9-mon", serviceAccount)
 
-	c.stopAPIServer()
+	c.StopAPIServer()
 	start := time.Now().Add(-time.Minute)
 	am.post(firing(start, "alertname", "DuringOutage", "namespace", "k9-a"))
 	eventually(t, 20*time.Second, "delivery while the API server is down", func() bool {
 		return slices.Contains(s.alertsAt("/a"), "DuringOutage/firing")
 	})
 	eventually(t, 30*time.Second, "the unreachable log line", func() bool {
-		return strings.Contains(sc.proc.logText(), "Kubernetes API unreachable")
+		return strings.Contains(sc.proc.Log(), "Kubernetes API unreachable")
 	})
 	time.Sleep(5 * time.Second) // reflectors retry meanwhile
 
-	if err := c.startAPIServer(); err != nil {
+	if err := c.StartAPIServer(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := c.waitReady(ctx); err != nil {
+	if err := c.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "the reachable-again log line", func() bool {
-		return strings.Contains(sc.proc.logText(), "Kubernetes API reachable again")
+		return strings.Contains(sc.proc.Log(), "Kubernetes API reachable again")
 	})
 	c.secret(t, channelSecret("k9-a", "after", nil, nil, map[string]string{"type": "webhook", "url": s.url("/after")}))
 	eventually(t, 60*time.Second, "a channel created after the outage", func() bool {
 		return slices.Contains(s.alertsAt("/after"), "DuringOutage/firing")
 	})
-	log := sc.proc.logText()
+	log := sc.proc.Log()
 	if n := strings.Count(log, "Kubernetes API unreachable"); n != 1 {
 		t.Errorf("unreachable logged %d times, want once", n)
 	}

@@ -172,10 +172,10 @@ func TestRoutingFiringAndResolvedOnce(t *testing.T) {
 	if n := count("/all", "A/resolved"); n != 0 {
 		t.Errorf("/all (send_resolved false) got A resolved %d times", n)
 	}
-	if strings.Contains(sc.proc.logText(), "level=ERROR") {
+	if strings.Contains(sc.proc.Log(), "level=ERROR") {
 		t.Errorf("sidecar logged errors")
 	}
-	if !strings.Contains(sc.proc.logText(), "TenantClaimIgnored") {
+	if !strings.Contains(sc.proc.Log(), "TenantClaimIgnored") {
 		t.Errorf("the tenant channel's scope claim was not reported")
 	}
 }

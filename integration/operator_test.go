@@ -73,7 +73,7 @@ func TestPrometheusOperatorReconciles(t *testing.T) {
 
 	start(t, "prometheus-operator", bin,
 		"--apiserver="+c.url, "--tls-insecure",
-		"--cert-file="+c.clientCert, "--key-file="+c.clientKey,
+		"--cert-file="+c.ClientCert, "--key-file="+c.ClientKey,
 		"--namespaces="+ns,
 		"--web.listen-address=127.0.0.1:"+fmt.Sprint(freePort(t)),
 		"--log-level=info",

@@ -16,6 +16,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/amtenant/amtenant/internal/harness"
 )
 
 // alertsWithNode returns "alertname[/node]/status" of every alert received
@@ -277,8 +279,8 @@ data:
 	if !slices.Contains(s.alertsAt("/team-a"), "PodDown/firing") {
 		t.Errorf("team-b's inhibit rule held team-a's PodDown: %v", s.alertsAt("/team-a"))
 	}
-	if log := sc.proc.logText(); !strings.Contains(log, "inhibit team-b/broken: rules[0]: source_matchers is required") || !strings.Contains(log, "configmap=team-b/broken") {
-		t.Errorf("the invalid policy was not logged:\n%s", tail(log, 3000))
+	if log := sc.proc.Log(); !strings.Contains(log, "inhibit team-b/broken: rules[0]: source_matchers is required") || !strings.Contains(log, "configmap=team-b/broken") {
+		t.Errorf("the invalid policy was not logged:\n%s", harness.Tail(log, 3000))
 	}
 	removeObjects(t, dir, "quiet.yaml")
 	eventually(t, 15*time.Second, "Quiet after its silence file is gone", func() bool {

@@ -31,7 +31,7 @@ func TestAdaptivePollInterval(t *testing.T) {
 	eventually(t, 20*time.Second, "the stretched interval", func() bool {
 		return metricValue(t, sc.metrics(t), "amtenant_poll_interval_seconds") == 2
 	})
-	if !strings.Contains(sc.proc.logText(), "Poll interval adapted to Alertmanager's cost per poll") {
+	if !strings.Contains(sc.proc.Log(), "Poll interval adapted to Alertmanager's cost per poll") {
 		t.Error("the adapted interval was not logged")
 	}
 	// Polls are now 2 s apart, not 200 ms.

@@ -121,7 +121,7 @@ scrape_configs:
 	}
 
 	// One Prometheus restarts; the other keeps sending. No resolution.
-	proms[0].proc.stop()
+	proms[0].proc.Stop()
 	leader := rs.leader(30 * time.Second)
 	leader.waitPolls(10)
 	proms[0].start()

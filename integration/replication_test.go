@@ -66,7 +66,7 @@ func (rs *replicaSet) post(alerts ...testAlert) {
 func (rs *replicaSet) running() []*haSidecar {
 	var out []*haSidecar
 	for _, h := range rs.reps {
-		if h.proc.cmd.ProcessState == nil {
+		if !h.proc.Exited() {
 			out = append(out, h)
 		}
 	}
@@ -237,7 +237,7 @@ func TestHAReplicationPartition(t *testing.T) {
 		t.Error("P3 was lost")
 	}
 	t.Logf("partition: P1, P2 once each; P3 (delivered during a partition, leader killed within the window) %d times; losses 0", got["P3/firing"])
-	if !strings.Contains(follower.proc.logText(), "takeover window") {
+	if !strings.Contains(follower.proc.Log(), "takeover window") {
 		t.Error("the follower's log does not say that it fell back to the takeover window")
 	}
 	// The mixin's replication selectors match what a replica exposes.
@@ -269,7 +269,7 @@ func TestHAThreeReplicas(t *testing.T) {
 	d1, l1 := exactlyOnce(t, s, "/h3", "T1/firing", "T2/firing", "T3/firing")
 
 	// SIGTERM: the Lease is given up at once; the third takes over.
-	second.proc.stop()
+	second.proc.Stop()
 	third := rs.leader(60 * time.Second)
 	rs.post(alert("T4"), resolvedAlert(start, "alertname", "T1", "namespace", "h3-a"))
 	eventually(t, 20*time.Second, "T4 and T1's resolution delivered", func() bool {

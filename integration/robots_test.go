@@ -156,7 +156,7 @@ stringData: {type: wecom, url: "%[1]s/wecom?key=k"}
 		t.Errorf("the WeCom rate-limit answer was not counted")
 	}
 	for _, secret := range []string{dingTalkSecret, feishuSecret, "access_token=tok"} {
-		if strings.Contains(sc.proc.logText(), secret) {
+		if strings.Contains(sc.proc.Log(), secret) {
 			t.Errorf("the log contains %q", secret)
 		}
 	}

@@ -63,7 +63,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	p := start(t, "sidecar-bad", sidecarBinary(t), "--alertmanager.url="+am.url, "--objects.dir="+dir,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)), "--web.config.file="+bad)
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- p.Wait() }()
 	select {
 	case err := <-done:
 		if err == nil {

@@ -6,6 +6,8 @@
 package main
 
 import (
+	"github.com/amtenant/amtenant/internal/harness"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -61,30 +62,24 @@ func run(ctx context.Context, amBin, sidecarBin, objects string) error {
 		return err
 	}
 
-	amPort, scPort := freePort(), freePort()
-	amURL := fmt.Sprintf("http://127.0.0.1:%d", amPort)
-	amCfg := filepath.Join(work, "alertmanager.yml")
 	// Alertmanager's own routing is left alone: its receiver does nothing.
-	if err := os.WriteFile(amCfg, []byte("route:\n  receiver: blackhole\nreceivers:\n- name: blackhole\n"), 0o600); err != nil {
-		return err
+	am, err := harness.StartAlertmanager(amBin, work, harness.BlackholeConfig)
+	if err != nil {
+		return fmt.Errorf("alertmanager: %w", err)
 	}
-	step("Starting Alertmanager on %s", amURL)
-	am, err := startProc(filepath.Join(work, "alertmanager.log"), amBin,
-		"--config.file="+amCfg, "--storage.path="+filepath.Join(work, "am-data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=", "--log.level=warn")
+	defer am.Proc.Stop()
+	amURL := am.URL
+	step("Started Alertmanager on %s", amURL)
+
+	scPort, err := harness.FreePort()
 	if err != nil {
 		return err
 	}
-	defer am.stop()
-	if err := waitReady(ctx, amURL+"/-/ready"); err != nil {
-		return fmt.Errorf("alertmanager: %w (log: %s)", err, am.log)
-	}
-
 	scURL := fmt.Sprintf("http://127.0.0.1:%d", scPort)
 	step("Starting the amtenant sidecar on %s, channels from %s", scURL, objects)
 	fmt.Println("  (the demo's receiver listens on loopback, which tenant channels may not reach by")
 	fmt.Println("   default; the demo allows it with --security.tenant-deny-cidrs=169.254.0.0/16)")
-	sc, err := startProc(filepath.Join(work, "sidecar.log"), sidecarBin,
+	sc, err := harness.Start(filepath.Join(work, "sidecar.log"), nil, sidecarBin,
 		"--alertmanager.url="+amURL, "--objects.dir="+objDir, "--namespace=monitoring",
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort),
 		// Demo timings: a resolution is sent at the group's next interval.
@@ -93,9 +88,10 @@ func run(ctx context.Context, amBin, sidecarBin, objects string) error {
 	if err != nil {
 		return err
 	}
-	defer sc.stop()
-	if err := waitReady(ctx, scURL+"/readyz"); err != nil {
-		return fmt.Errorf("sidecar: %w\n%s", err, sc.tail())
+	defer sc.Stop()
+	sidecarLog := func() string { return "--- sidecar log ---\n" + harness.Tail(sc.Log(), 4000) }
+	if err := harness.WaitHTTP(ctx, scURL+"/readyz", 30*time.Second); err != nil {
+		return fmt.Errorf("sidecar: %w\n%s", err, sidecarLog())
 	}
 
 	start := time.Now().Add(-2 * time.Minute)
@@ -119,7 +115,7 @@ func run(ctx context.Context, amBin, sidecarBin, objects string) error {
 		"platform/cluster": {"NodeDiskFull firing"},
 	}
 	if err := rcv.wait(ctx, want, 60*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, sc.tail())
+		return fmt.Errorf("%w\n%s", err, sidecarLog())
 	}
 
 	step("Resolving PaymentGatewayDown")
@@ -130,10 +126,14 @@ func run(ctx context.Context, amBin, sidecarBin, objects string) error {
 	}
 	want["payments/pager"] = append(want["payments/pager"], "PaymentGatewayDown resolved")
 	if err := rcv.wait(ctx, want, 60*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, sc.tail())
+		return fmt.Errorf("%w\n%s", err, sidecarLog())
 	}
-	// Give a duplicate every chance to show itself before the summary.
-	time.Sleep(3 * time.Second)
+	// Give a duplicate every chance to show itself before the summary: the
+	// sidecar acts on what it sees at each poll, and a group's next
+	// message waits for its interval (5 s).
+	if err := harness.WaitPolls(ctx, scURL, 6); err != nil {
+		return fmt.Errorf("sidecar: %w\n%s", err, sidecarLog())
+	}
 
 	step("Summary: what each tenant's channels received")
 	rcv.summary()
@@ -302,72 +302,4 @@ func copyObjects(from, to, rcvURL string) error {
 		}
 	}
 	return nil
-}
-
-type proc struct {
-	cmd *exec.Cmd
-	log string
-}
-
-func startProc(logPath, bin string, args ...string) (*proc, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	return &proc{cmd: cmd, log: logPath}, nil
-}
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func (p *proc) tail() string {
-	b, _ := os.ReadFile(p.log)
-	s := string(b)
-	if len(s) > 4000 {
-		s = s[len(s)-4000:]
-	}
-	return "--- sidecar log ---\n" + s
-}
-
-func waitReady(ctx context.Context, url string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s not ready after 30s", url)
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

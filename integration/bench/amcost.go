@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/amtenant/amtenant/internal/harness"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,40 +35,36 @@ func runCost(amBin, sidecarBin string, n int, mode string) (costRun, error) {
 	}
 	defer closeSink()
 	objDir := filepath.Join(work, "objects")
-	if err := writeObjects(objDir, sinkURL); err != nil {
+	if err := writeObjects(objDir, sinkURL, tenants); err != nil {
 		return r, err
 	}
-	am, amURL, err := startAlertmanager(amBin, work)
+	am, err := startAlertmanager(amBin, work)
 	if err != nil {
 		return r, err
 	}
-	defer stop(am)
+	defer am.Proc.Stop()
+	amURL := am.URL
 	alerts := gen(0, n, time.Now().Add(-time.Minute))
 	if err := post(amURL, alerts); err != nil {
 		return r, err
 	}
 	scURL := ""
 	if mode != "none" {
-		port := freePort()
-		scURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 		args := []string{"--alertmanager.url=" + amURL, "--objects.dir=" + objDir, "--namespace=monitoring",
-			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--poll.interval=10s", "--log.level=warn",
-			"--security.tenant-deny-cidrs=169.254.0.0/16"}
+			"--poll.interval=10s", "--log.level=warn", "--security.tenant-deny-cidrs=169.254.0.0/16"}
 		if mode == "fixed" {
 			args = append(args, "--poll.alertmanager-cpu-budget=0")
 		}
-		sc, err := start(sidecarBin, filepath.Join(work, "sidecar.log"), args...)
+		sc, url, err := startSidecar(sidecarBin, work, args...)
 		if err != nil {
 			return r, err
 		}
-		defer stop(sc)
-		if err := waitOK(scURL + "/readyz"); err != nil {
-			return r, err
-		}
+		defer sc.Stop()
+		scURL = url
 	}
 	time.Sleep(5 * time.Second)
-	polls0, _ := metric(scURL, `amtenant_polls_total{result="success"}`)
-	cpu0 := cpu(am.Process.Pid)
+	polls0, _ := harness.Metric(scURL, harness.SuccessfulPolls)
+	cpu0 := cpu(am.Proc.Pid())
 	time.Sleep(costWindow / 2)
 	for i := range alerts {
 		alerts[i].EndsAt = time.Now().Add(5 * time.Minute)
@@ -75,12 +73,12 @@ func runCost(amBin, sidecarBin string, n int, mode string) (costRun, error) {
 		return r, err
 	}
 	time.Sleep(costWindow / 2)
-	r.cpu = cpu(am.Process.Pid) - cpu0
-	r.peakRSS = rss(am.Process.Pid, "VmHWM")
+	r.cpu = cpu(am.Proc.Pid()) - cpu0
+	r.peakRSS = rss(am.Proc.Pid(), "VmHWM")
 	if scURL != "" {
-		polls, _ := metric(scURL, `amtenant_polls_total{result="success"}`)
+		polls, _ := harness.Metric(scURL, harness.SuccessfulPolls)
 		r.polls = polls - polls0
-		r.interval, _ = metric(scURL, "amtenant_poll_interval_seconds")
+		r.interval, _ = harness.Metric(scURL, "amtenant_poll_interval_seconds")
 	}
 	return r, nil
 }

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"bufio"
+	"github.com/amtenant/amtenant/internal/harness"
+
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,25 +102,21 @@ func runFairness(amBin, sidecarBin string, flags ...string) (fairResult, error) 
 		return res, err
 	}
 
-	am, amURL, err := startAlertmanager(amBin, work)
+	am, err := startAlertmanager(amBin, work)
 	if err != nil {
 		return res, err
 	}
-	defer stop(am)
-	scPort := freePort()
-	scURL := fmt.Sprintf("http://127.0.0.1:%d", scPort)
+	defer am.Proc.Stop()
+	amURL := am.URL
 	args := append([]string{"--alertmanager.url=" + amURL, "--objects.dir=" + objDir,
-		"--namespace=monitoring", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", scPort), "--poll.interval=1s",
+		"--namespace=monitoring", "--poll.interval=1s",
 		"--notify.group-wait=1s", "--notify.group-interval=5s", "--alertmanager.restart-grace=0s",
 		"--security.tenant-deny-cidrs=169.254.0.0/16", "--log.level=error", "--poll.alertmanager-cpu-budget=0"}, flags...)
-	sc, err := start(sidecarBin, filepath.Join(work, "sidecar.log"), args...)
+	sc, scURL, err := startSidecar(sidecarBin, work, args...)
 	if err != nil {
 		return res, err
 	}
-	defer stop(sc)
-	if err := waitOK(scURL + "/readyz"); err != nil {
-		return res, err
-	}
+	defer sc.Stop()
 
 	// The storm, then probes to quiet tenants while the noisy channels
 	// send.
@@ -147,17 +143,17 @@ func runFairness(amBin, sidecarBin string, flags ...string) (fairResult, error) 
 		}
 		at, _ := sink.at(name)
 		lat = append(lat, at.Sub(t0))
-		if g, err := metric(scURL, "go_goroutines"); err == nil {
+		if g, err := harness.Metric(scURL, "go_goroutines"); err == nil {
 			peakGoroutines = max(peakGoroutines, g)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	slices.Sort(lat)
 	res.quietMax, res.quietMedian = lat[len(lat)-1], lat[len(lat)/2]
-	res.peakRSS = rss(sc.Process.Pid, "VmHWM")
+	res.peakRSS = rss(sc.Pid(), "VmHWM")
 	res.goroutines = peakGoroutines
 	res.noisyMessages = sink.messages.Load()
-	res.refused, _ = metric(scURL, `amtenant_channels{state="invalid",type="webhook"}`)
+	res.refused, _ = harness.Metric(scURL, `amtenant_channels{state="invalid",type="webhook"}`)
 	return res, nil
 }
 
@@ -198,21 +194,4 @@ func serve(h http.Handler) (string, func(), error) {
 	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(l) }()
 	return "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
-// metric reads one series' value from the sidecar's /metrics.
-func metric(scURL, series string) (float64, error) {
-	resp, err := http.Get(scURL + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("no series %s", series)
 }
