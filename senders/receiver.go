@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/alertmanager/config"
 	"gopkg.in/yaml.v2"
 
+	"github.com/amtenant/amtenant/internal/blame"
 	"github.com/amtenant/amtenant/senders/robot"
 )
 
@@ -371,24 +372,21 @@ func loadReceiver(global map[string]any, name string, body receiverBody) (*confi
 
 // blameField finds the field at fault for a YAML type error (a value of
 // the wrong type, or a field Alertmanager does not know), returning
-// ".<field>" or "". Each field is loaded alone, so that the search is
-// linear in the number of fields.
+// ".<field>" or "".
 func blameField(global map[string]any, name, key string, entry map[string]any, err error) string {
 	if !isTypeError(err) {
 		return ""
 	}
-	fields := make([]string, 0, len(entry))
-	for f := range entry {
-		fields = append(fields, f)
-	}
-	sort.Strings(fields)
-	for _, f := range fields {
-		_, ferr := loadConfig(global, name, receiverBody{key: {{f: entry[f]}}})
-		if ferr != nil && isTypeError(ferr) {
-			return "." + f
+	f, _ := blame.Field(entry, func(one map[string]any) error {
+		if _, ferr := loadConfig(global, name, receiverBody{key: {one}}); ferr != nil && isTypeError(ferr) {
+			return ferr
 		}
+		return nil
+	})
+	if f == "" {
+		return ""
 	}
-	return ""
+	return "." + f
 }
 
 func isTypeError(err error) bool {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
 )
 
@@ -175,8 +177,9 @@ const (
 // forbids: the rest keeps working without it. Call before Run.
 func (c *Controller) SetHealth(h *APIHealth) { c.health = h }
 
-// Router returns the router, which the poller feeds.
-func (c *Controller) Router() *Router { return c.router }
+// Observe routes a poll's verdicts to the channels (Router.Observe): the
+// controller is the poller's sink.
+func (c *Controller) Observe(now time.Time, incs []alert.Incarnation) { c.router.Observe(now, incs) }
 
 // TenantOf returns the tenant of a namespace: its tenant label, or its own
 // name when the label is missing or empty. ok is false when the namespace

@@ -186,7 +186,7 @@ func TestControllerInitialSync(t *testing.T) {
 		appliedNow = e.b.currentIDs()
 		globalsNow = len(e.b.globalCalls())
 	}
-	e.ctrl.Router().Observe(time.Now(), []alert.Incarnation{
+	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{
 		inc(1, "alertname", "A", "namespace", "team-a"),
 		inc(2, "alertname", "B", "namespace", "team-b"),
 		inc(3, "alertname", "C"),
@@ -284,7 +284,7 @@ func TestControllerSecretLifecycle(t *testing.T) {
 		return len(s) > 0 && string(s[len(s)-1].Data["url"]) == "http://v1"
 	})
 	eventually(t, "ChannelReady", func() bool { return len(e.rep.find(id, ReasonChannelReady)) == 1 })
-	if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{id}) {
+	if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{id}) {
 		t.Errorf("ChannelsFor(team-a) = %q, want [%s]", got, id)
 	}
 
@@ -300,7 +300,7 @@ func TestControllerSecretLifecycle(t *testing.T) {
 
 	e.delete(t, "team-a", "hook")
 	eventually(t, "Remove", func() bool { return e.b.removed(id) })
-	if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
+	if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
 		t.Errorf("ChannelsFor(team-a) after delete = %q, want none", got)
 	}
 
@@ -318,7 +318,7 @@ func TestControllerChannelLabelRemoved(t *testing.T) {
 	}
 	e.update(t, "team-a", "hook", func(s *corev1.Secret) { delete(s.Labels, LabelChannel) })
 	eventually(t, "Remove", func() bool { return e.b.removed(id) })
-	if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
+	if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
 		t.Errorf("ChannelsFor(team-a) = %q, want none", got)
 	}
 }
@@ -365,7 +365,7 @@ func TestControllerInvalidChannel(t *testing.T) {
 		if !reps[0].warning || !strings.Contains(reps[0].message, id) || !strings.Contains(reps[0].message, AnnotationRepeatInterval) {
 			t.Errorf("report %+v, want a warning naming the channel and the annotation", reps[0])
 		}
-		if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{"team-a/good"}) {
+		if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{"team-a/good"}) {
 			t.Errorf("ChannelsFor(team-a) = %q, want only team-a/good", got)
 		}
 
@@ -399,7 +399,7 @@ func TestControllerInvalidChannel(t *testing.T) {
 		if !reps[0].warning || !strings.Contains(reps[0].message, id) || !strings.Contains(reps[0].message, "missing url") {
 			t.Errorf("report %+v, want a warning naming the channel and the builder's error", reps[0])
 		}
-		if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
+		if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
 			t.Errorf("ChannelsFor(team-a) = %q, want none: the channel was never built", got)
 		}
 		if got := e.rep.find(id, ReasonChannelReady); len(got) != 0 {
@@ -421,7 +421,7 @@ func TestControllerInvalidChannel(t *testing.T) {
 		e.b.setFail(id, errors.New("boom"))
 		e.update(t, "team-a", "flaky", func(s *corev1.Secret) { s.Data["url"] = []byte("http://v2") })
 		eventually(t, "InvalidChannel", func() bool { return len(e.rep.find(id, ReasonInvalidChannel)) == 1 })
-		if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{id}) {
+		if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{id}) {
 			t.Errorf("ChannelsFor(team-a) = %q, want the previous version kept", got)
 		}
 		if e.b.removed(id) {
@@ -430,7 +430,7 @@ func TestControllerInvalidChannel(t *testing.T) {
 		// Deleting it removes it all the same.
 		e.delete(t, "team-a", "flaky")
 		eventually(t, "Remove", func() bool { return e.b.removed(id) })
-		if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
+		if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); len(got) != 0 {
 			t.Errorf("ChannelsFor(team-a) after delete = %q", got)
 		}
 	})
@@ -473,10 +473,10 @@ func TestControllerTenantClaim(t *testing.T) {
 	if got := e.rep.find(id, ReasonChannelReady); len(got) != 1 {
 		t.Errorf("ChannelReady reports = %v, want 1", got)
 	}
-	if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-b"}); len(got) != 0 {
+	if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-b"}); len(got) != 0 {
 		t.Errorf("ChannelsFor(team-b) = %q: a claim was honoured", got)
 	}
-	if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{"team-a/claim", "team-a/honest"}) {
+	if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "team-a"}); !slices.Equal(got, []string{"team-a/claim", "team-a/honest"}) {
 		t.Errorf("ChannelsFor(team-a) = %q", got)
 	}
 	// Dropping the claim and claiming again reports again.
@@ -494,7 +494,7 @@ func TestControllerChannelOfMissingNamespace(t *testing.T) {
 	if len(reps) != 1 || !strings.Contains(reps[0].message, "does not exist") {
 		t.Fatalf("ChannelReady reports = %v, want one saying the namespace does not exist", reps)
 	}
-	if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "later"}); len(got) != 0 {
+	if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "later"}); len(got) != 0 {
 		t.Errorf("ChannelsFor(later) = %q before the namespace exists", got)
 	}
 	if _, err := e.client.CoreV1().Namespaces().Create(t.Context(), newNamespace("later", nil), metav1.CreateOptions{}); err != nil {
@@ -504,7 +504,7 @@ func TestControllerChannelOfMissingNamespace(t *testing.T) {
 		reps := e.rep.find(id, ReasonChannelReady)
 		return len(reps) == 2 && !strings.Contains(reps[1].message, "does not exist")
 	})
-	if got := e.ctrl.Router().ChannelsFor(model.LabelSet{"namespace": "later"}); !slices.Equal(got, []string{id}) {
+	if got := e.ctrl.router.ChannelsFor(model.LabelSet{"namespace": "later"}); !slices.Equal(got, []string{id}) {
 		t.Errorf("ChannelsFor(later) = %q, want [%s]", got, id)
 	}
 }
@@ -644,7 +644,7 @@ func TestControllerHasSyncedAfterSetReady(t *testing.T) {
 		}
 	}
 	// Routed by SetReady, inside Run.
-	e.ctrl.Router().Observe(time.Now(), []alert.Incarnation{inc(1, "alertname", "A")})
+	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{inc(1, "alertname", "A")})
 	e.start(t)
 	eventually(t, "the first Sync", func() bool { return syncedDuringFirstSync.Load() != nil })
 	if syncedDuringFirstSync.Load().(bool) {
@@ -682,7 +682,7 @@ func TestControllerNamespaceRelabel(t *testing.T) {
 		newChannel("team-x", "hook", withLabels(LabelTenant, "alpha")),
 	)
 	e.start(t)
-	e.ctrl.Router().Observe(time.Now(), []alert.Incarnation{inc(1, "alertname", "X", "namespace", "team-x")})
+	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{inc(1, "alertname", "X", "namespace", "team-x")})
 	want := map[string][]string{"amtenant/alpha": {"X@alpha"}, "team-x/hook": {"X@alpha"}}
 	if got := e.d.routes(); !equalRoutes(got, want) {
 		t.Fatalf("before relabelling: routes %q, want %q", got, want)

@@ -212,7 +212,7 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 			RestartGrace: o.AlertmanagerRestartGrace,
 			Capacity:     o.DedupCapacity,
 		},
-	}, poller.NewClient(o.amURL, o.AlertmanagerFilter, nil), ctrl.Router(), logger.With("component", "poller"), reg)
+	}, poller.NewClient(o.amURL, o.AlertmanagerFilter, nil), ctrl, logger.With("component", "poller"), reg)
 
 	var saver *state.Saver
 	if o.StateFile != "" {

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"sort"
 	"strings"
 
 	commoncfg "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v2"
+
+	"github.com/amtenant/amtenant/internal/blame"
 )
 
 // StringList is a list given either as a YAML list or as one
@@ -111,31 +112,26 @@ func decode(entry map[string]any, out any) error {
 		return err
 	}
 	if err := yaml.UnmarshalStrict(raw, out); err != nil {
-		return blame(entry, out, err)
+		return blameKey(entry, out, err)
 	}
 	return nil
 }
 
-// blame finds the key whose value alone fails to decode, and names it: the
-// decoder's line numbers are those of a document the user never wrote.
-func blame(entry map[string]any, out any, err error) error {
-	keys := make([]string, 0, len(entry))
-	for k := range entry {
-		keys = append(keys, k)
+// blameKey names the key whose value alone fails to decode: the decoder's
+// line numbers are those of a document the user never wrote.
+func blameKey(entry map[string]any, out any, err error) error {
+	k, kerr := blame.Field(entry, func(one map[string]any) error {
+		raw, _ := yaml.Marshal(one)
+		return yaml.UnmarshalStrict(raw, reflect.New(reflect.TypeOf(out).Elem()).Interface())
+	})
+	if kerr == nil {
+		return err
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		one, _ := yaml.Marshal(map[string]any{k: entry[k]})
-		fresh := reflect.New(reflect.TypeOf(out).Elem()).Interface()
-		if kerr := yaml.UnmarshalStrict(one, fresh); kerr != nil {
-			msg := kerr.Error()
-			if i := strings.Index(msg, "line 1: "); i >= 0 {
-				msg = msg[i+len("line 1: "):]
-			}
-			return fmt.Errorf("%s: %s", k, msg)
-		}
+	msg := kerr.Error()
+	if i := strings.Index(msg, "line 1: "); i >= 0 {
+		msg = msg[i+len("line 1: "):]
 	}
-	return err
+	return fmt.Errorf("%s: %s", k, msg)
 }
 
 func checkMessageType(t *string, allowed ...string) error {
