@@ -225,7 +225,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.recheckChannelLimit()
 	for _, obj := range c.secrets.GetStore().List() {
 		if s, ok := obj.(*corev1.Secret); ok {
-			c.syncSecret(s.Namespace + "/" + s.Name)
+			c.resync(s.Namespace + "/" + s.Name)
 		}
 	}
 	// Policies too: an alert silenced before a restart stays held.
@@ -260,23 +260,28 @@ func (c *Controller) next() bool {
 	}
 	defer c.queue.Done(key)
 	kind, name, _ := strings.Cut(key, "/")
+	retry := false
 	switch kind {
 	case globalKey:
 		c.syncGlobal()
 		// Every channel inherits from the global Secret.
 		for _, k := range c.secrets.GetStore().ListKeys() {
-			c.syncSecret(k)
+			c.resync(k)
 		}
 	case "secret":
 		c.markLimitsDirty()
-		c.syncSecret(name)
+		// What a build reads besides the Secret (an admin channel's
+		// *_file, mounted later) may change without an event: a failed
+		// build is tried again, backing off, for a few minutes. The report
+		// is made once, not per attempt.
+		retry = !c.syncSecret(name) && c.queue.NumRequeues(key) < maxRequeues
 	case "policy":
 		c.syncPolicy(name)
 	case limitsKey:
 		c.markLimitsDirty()
 		if c.syncLimits() {
 			for _, k := range c.secrets.GetStore().ListKeys() {
-				c.syncSecret(k)
+				c.resync(k)
 			}
 		}
 	case "namespace":
@@ -289,11 +294,15 @@ func (c *Controller) next() bool {
 		// tenant; its tenant channels' claims must be checked again.
 		for _, obj := range c.secrets.GetStore().List() {
 			if s, ok := obj.(*corev1.Secret); ok && s.Namespace == name {
-				c.syncSecret(s.Namespace + "/" + s.Name)
+				c.resync(s.Namespace + "/" + s.Name)
 			}
 		}
 	}
-	c.queue.Forget(key)
+	if retry {
+		c.queue.AddRateLimited(key)
+	} else {
+		c.queue.Forget(key)
+	}
 	if c.queue.Len() == 0 {
 		// Channels added, deleted or moved change who is over the limit.
 		c.mu.Lock()
@@ -309,17 +318,33 @@ func (c *Controller) next() bool {
 }
 
 // syncSecret brings one channel in line with its Secret.
-func (c *Controller) syncSecret(key string) {
+// resync syncs a channel Secret outside its own key's turn (after a change
+// of the global Secret, the limits or its namespace); a failed build goes
+// back to the queue under its own key, to be retried.
+func (c *Controller) resync(key string) {
+	if !c.syncSecret(key) {
+		c.queue.AddRateLimited("secret/" + key)
+	}
+}
+
+// maxRequeues bounds the retries of a channel that failed to build: with
+// the work queue's backoff (5 ms doubling) the last is about 3 minutes
+// after the first failure, the total cost a few dozen builds.
+const maxRequeues = 15
+
+// syncSecret builds, rebuilds or removes the channel of a Secret. It
+// returns false only when the builder failed, which a retry may mend.
+func (c *Controller) syncSecret(key string) bool {
 	obj, exists, err := c.secrets.GetStore().GetByKey(key)
 	s, _ := obj.(*corev1.Secret)
 	if err != nil || !exists || s == nil || !isChannel(s) {
 		c.remove(key)
-		return
+		return true
 	}
 	cl, err := c.cfg.classify(s, c.TenantOf)
 	if err != nil {
 		c.invalid(s, key, err.Error())
-		return
+		return true // the Secret itself is wrong: only a change mends it
 	}
 	c.mu.Lock()
 	refusal, refused := c.refused[key]
@@ -334,7 +359,7 @@ func (c *Controller) syncSecret(key string) {
 	}
 	if refused {
 		c.refuse(s, key, refusal)
-		return
+		return true
 	}
 	if !cl.spec.Trusted {
 		cl.spec.Tenant, _ = c.TenantOf(s.Namespace)
@@ -348,7 +373,7 @@ func (c *Controller) syncSecret(key string) {
 	types, err := c.builder.Apply(cl.spec)
 	if err != nil {
 		c.invalid(s, key, err.Error())
-		return
+		return false
 	}
 	c.mu.Lock()
 	c.applied[key] = true
@@ -362,6 +387,7 @@ func (c *Controller) syncSecret(key string) {
 		}
 	}
 	c.reportOnce(s, key, false, ReasonChannelReady, msg)
+	return true
 }
 
 // invalid reports a broken channel. If an earlier version was built, the
