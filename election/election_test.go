@@ -186,7 +186,11 @@ func (r *replica) seen() time.Time {
 	return seen
 }
 
-// eventually polls cond until it holds, and fails the test after within.
+// eventually advances the bubble's clock in steps until cond holds, and
+// fails the test after within of it. Every caller runs in a synctest
+// bubble, so this is not testutil.Eventually (which polls in real time):
+// at each step every goroutine has done what it could (synctest.Wait,
+// which also makes this panic outside a bubble).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -195,6 +199,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within %s: %s", within, what)
 		}
 		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
 	}
 }
 

@@ -8,20 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amtenant/amtenant/internal/testutil"
 	"github.com/amtenant/amtenant/state"
 )
 
-// waitFor polls cond until it holds: the stream runs over a real
-// connection, so progress is observed, not timed.
+// waitFor is testutil.Eventually with the package's timeout, 10s: the
+// stream runs over a real connection, so progress is observed, not timed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, what, cond)
 }
 
 func TestStreamEndToEnd(t *testing.T) {

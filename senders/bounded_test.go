@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 func TestTruncateError(t *testing.T) {
@@ -51,7 +52,7 @@ func TestHugeErrorBodyIsBounded(t *testing.T) {
 			spec.Policy.GroupInterval = time.Hour
 			mustApply(t, m, spec)
 			syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
-			eventually(t, 10*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
+			testutil.Eventually(t, 10*time.Second, "dropped", func() bool { return droppedCount(t, reg, "webhook") == 1 })
 			var after runtime.MemStats
 			runtime.ReadMemStats(&after)
 			if grew := int64(after.TotalAlloc) - int64(before.TotalAlloc); grew > 64<<20 {

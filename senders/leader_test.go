@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // fakeLeadership is a Leadership the test sets by hand.
@@ -47,12 +48,13 @@ func (f *fakeLeadership) statusCalls() int {
 	return f.calls
 }
 
-// waitCalls waits until Status was called n times: a follower's batch
-// waits in shadow once it has read the state it cannot act on.
+// waitCalls waits, in a bubble, until Status was called n times: a
+// follower's batch waits in shadow once it has read the state it cannot
+// act on.
 func (f *fakeLeadership) waitCalls(t *testing.T, n int) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() bool { return f.statusCalls() >= n },
-		say("Status called %d times, want %d", func() any { return f.statusCalls() }, val(n)))
+	waitForf(t, time.Minute, func() bool { return f.statusCalls() >= n },
+		testutil.Say("Status called %d times, want %d", func() any { return f.statusCalls() }, testutil.Val(n)))
 }
 
 // fakeReplication is a Replication the test sets by hand.
@@ -218,21 +220,22 @@ func TestShadowUncovered(t *testing.T) {
 	})
 }
 
-// followerManager starts a Manager following fl, with a webhook channel
-// to a new sink.
+// followerManager starts, in a bubble, a Manager following fl, with a
+// webhook channel to a new sink of the in-memory network.
 func followerManager(t *testing.T, fl Leadership) (*Manager, *prometheus.Registry, *sink) {
 	t.Helper()
-	s := newSink(t, nil)
+	mn := newMemNet(t)
+	s := mn.sink("hook", nil)
 	opts := testOptions(t, NewGuard(nil))
 	opts.Leadership = fl
 	opts.TakeoverWindow = time.Hour
-	m, reg := startManager(t, opts)
+	m, reg := startMemManager(t, opts, mn)
 	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
 	return m, reg, s
 }
 
 func shadowedCount(t *testing.T, reg *prometheus.Registry) float64 {
-	return metricValue(t, reg, "amtenant_notifications_shadowed_total", "type", "webhook")
+	return testutil.MetricValue(t, reg, "amtenant_notifications_shadowed_total", "type", "webhook")
 }
 
 // memberState says whether the channel holds inc, whether its group's log
@@ -251,117 +254,131 @@ func memberState(t *testing.T, m *Manager, inc *alert.Incarnation) (known, told,
 }
 
 func TestFollowerRecordsLeadersNotifications(t *testing.T) {
-	fl := newFakeLeadership(false)
-	m, reg, s := followerManager(t, fl)
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(m, "team-a/hook", a)
+	synctest.Test(t, func(t *testing.T) {
+		fl := newFakeLeadership(false)
+		m, reg, s := followerManager(t, fl)
+		a := newInc(1, alert.Firing, "alertname", "A")
+		syncOne(m, "team-a/hook", a)
 
-	// Due, but waiting for the leader to be seen alive.
-	fl.waitCalls(t, 1)
-	consistently(t, 100*time.Millisecond, func() bool { return s.count() == 0 }, say("a follower sent %d notifications", s.countAny))
-	if _, told, inflight := memberState(t, m, a); told || !inflight {
-		t.Fatalf("member while in shadow: told %t, in flight %t; want waiting, not told", told, inflight)
-	}
+		// Due, but waiting for the leader to be seen alive.
+		fl.waitCalls(t, 1)
+		holdsFor(t, 100*time.Millisecond, func() bool { return s.count() == 0 }, testutil.Say("a follower sent %d notifications", s.countAny))
+		if _, told, inflight := memberState(t, m, a); told || !inflight {
+			t.Fatalf("member while in shadow: told %t, in flight %t; want waiting, not told", told, inflight)
+		}
 
-	// The leader is seen alive long after the batch became due: it sent it.
-	fl.set(false, time.Now().Add(2*time.Hour))
-	eventually(t, 5*time.Second, func() bool { return shadowedCount(t, reg) == 1 },
-		say("shadowed: %v, want 1", func() any { return shadowedCount(t, reg) }))
-	// The group's log lists it: should this replica lead later, its next
-	// message is not a first notification.
-	if known, told, inflight := memberState(t, m, a); !known || !told || inflight {
-		t.Errorf("member after confirmation: known %t, told %t, in flight %t; want told", known, told, inflight)
-	}
+		// The leader is seen alive long after the batch became due: it sent it.
+		fl.set(false, time.Now().Add(2*time.Hour))
+		waitForf(t, time.Minute, func() bool { return shadowedCount(t, reg) == 1 },
+			testutil.Say("shadowed: %v, want 1", func() any { return shadowedCount(t, reg) }))
+		// The group's log lists it: should this replica lead later, its next
+		// message is not a first notification.
+		if known, told, inflight := memberState(t, m, a); !known || !told || inflight {
+			t.Errorf("member after confirmation: known %t, told %t, in flight %t; want told", known, told, inflight)
+		}
 
-	// Its resolution too is the leader's.
-	syncOne(m, "team-a/hook", with(a, alert.Resolved))
-	eventually(t, 5*time.Second, func() bool { return shadowedCount(t, reg) == 2 },
-		say("shadowed: %v, want 2", func() any { return shadowedCount(t, reg) }))
-	eventually(t, 5*time.Second, func() bool { known, _, _ := memberState(t, m, a); return !known }, say("the resolved member was not pruned"))
-	if n := s.count(); n != 0 {
-		t.Errorf("the follower sent %d notifications, want none", n)
-	}
-	if got := deliveredCount(t, reg, "webhook"); got != 0 {
-		t.Errorf("delivered: %v, want 0", got)
-	}
+		// Its resolution too is the leader's.
+		syncOne(m, "team-a/hook", with(a, alert.Resolved))
+		waitForf(t, time.Minute, func() bool { return shadowedCount(t, reg) == 2 },
+			testutil.Say("shadowed: %v, want 2", func() any { return shadowedCount(t, reg) }))
+		waitFor(t, time.Minute, "the resolved member was not pruned", func() bool { known, _, _ := memberState(t, m, a); return !known })
+		if n := s.count(); n != 0 {
+			t.Errorf("the follower sent %d notifications, want none", n)
+		}
+		if got := deliveredCount(t, reg, "webhook"); got != 0 {
+			t.Errorf("delivered: %v, want 0", got)
+		}
+	})
 }
 
 func TestFollowerSendsOnceWhenItLeads(t *testing.T) {
-	fl := newFakeLeadership(false)
-	m, reg, s := followerManager(t, fl)
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(m, "team-a/hook", a)
-	fl.waitCalls(t, 1)
-	if s.count() != 0 {
-		t.Fatalf("a follower sent %d notifications", s.count())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fl := newFakeLeadership(false)
+		m, reg, s := followerManager(t, fl)
+		a := newInc(1, alert.Firing, "alertname", "A")
+		syncOne(m, "team-a/hook", a)
+		fl.waitCalls(t, 1)
+		if s.count() != 0 {
+			t.Fatalf("a follower sent %d notifications", s.count())
+		}
 
-	// Leading before the leader was seen alive long enough: the batch may
-	// not have been sent, so this replica sends it.
-	fl.set(true, time.Time{})
-	waitDelivered(t, reg, "webhook", 1)
-	syncOne(m, "team-a/hook", a)
-	consistently(t, 100*time.Millisecond, func() bool { return s.count() == 1 }, say("got %d requests, want 1", s.countAny))
-	if got := shadowedCount(t, reg); got != 0 {
-		t.Errorf("shadowed: %v, want 0", got)
-	}
-	if msg := s.requests()[0].msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "A" {
-		t.Errorf("message: %+v, want alert A", msg)
-	}
+		// Leading before the leader was seen alive long enough: the batch may
+		// not have been sent, so this replica sends it.
+		fl.set(true, time.Time{})
+		waitDeliveredMem(t, reg, "webhook", 1)
+		syncOne(m, "team-a/hook", a)
+		holdsFor(t, 100*time.Millisecond, func() bool { return s.count() == 1 }, testutil.Say("got %d requests, want 1", s.countAny))
+		if got := shadowedCount(t, reg); got != 0 {
+			t.Errorf("shadowed: %v, want 0", got)
+		}
+		if msg := s.requests()[0].msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "A" {
+			t.Errorf("message: %+v, want alert A", msg)
+		}
+	})
 }
 
 func TestFollowerStopsWithoutWaitingForShadow(t *testing.T) {
-	fl := newFakeLeadership(false)
-	m, reg, s := followerManager(t, fl)
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(m, "team-a/hook", a)
-	fl.waitCalls(t, 1)
+	// In a bubble, Stop takes no time unless it waits: a wait for the
+	// batch in shadow would take the whole grace.
+	synctest.Test(t, func(t *testing.T) {
+		fl := newFakeLeadership(false)
+		m, reg, s := followerManager(t, fl)
+		a := newInc(1, alert.Firing, "alertname", "A")
+		syncOne(m, "team-a/hook", a)
+		fl.waitCalls(t, 1)
 
-	const grace = 30 * time.Second
-	begin := time.Now()
-	m.Stop(grace)
-	if d := time.Since(begin); d >= grace/2 {
-		t.Errorf("Stop took %s: it waited for a batch in shadow", d)
-	}
-	// The batch was neither sent nor recorded as sent: it stays pending for
-	// the saved state, and for this replica should it lead later.
-	if known, told, inflight := memberState(t, m, a); !known || told || inflight {
-		t.Errorf("member after Stop: known %t, told %t, in flight %t; want pending", known, told, inflight)
-	}
-	exp := m.Export(time.Now())
-	if len(exp) != 1 || len(exp[0].Groups) != 1 || len(exp[0].Groups[0].Firing) != 0 {
-		t.Errorf("saved state after Stop: %+v, want one group, told nothing", exp)
-	}
-	if s.count() != 0 || shadowedCount(t, reg) != 0 {
-		t.Errorf("after Stop: %d requests, %v shadowed; want none", s.count(), shadowedCount(t, reg))
-	}
+		const grace = 30 * time.Second
+		begin := time.Now()
+		m.Stop(grace)
+		if d := time.Since(begin); d >= grace/2 {
+			t.Errorf("Stop took %s: it waited for a batch in shadow", d)
+		}
+		// The batch was neither sent nor recorded as sent: it stays pending for
+		// the saved state, and for this replica should it lead later.
+		if known, told, inflight := memberState(t, m, a); !known || told || inflight {
+			t.Errorf("member after Stop: known %t, told %t, in flight %t; want pending", known, told, inflight)
+		}
+		exp := m.Export(time.Now())
+		if len(exp) != 1 || len(exp[0].Groups) != 1 || len(exp[0].Groups[0].Firing) != 0 {
+			t.Errorf("saved state after Stop: %+v, want one group, told nothing", exp)
+		}
+		if s.count() != 0 || shadowedCount(t, reg) != 0 {
+			t.Errorf("after Stop: %d requests, %v shadowed; want none", s.count(), shadowedCount(t, reg))
+		}
+	})
 }
 
 func TestLeaderSendsAtOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		fl   *fakeLeadership
+		// leading is nil without leader election.
+		leading *bool
 	}{
 		{"no leader election", nil},
-		{"leading", newFakeLeadership(true)},
+		{"leading", new(true)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var fl Leadership
-			if tt.fl != nil {
-				fl = tt.fl
-			}
-			m, reg, s := followerManager(t, fl)
-			a := newInc(1, alert.Firing, "alertname", "A")
-			syncOne(m, "team-a/hook", a)
-			waitDelivered(t, reg, "webhook", 1)
-			syncOne(m, "team-a/hook", with(a, alert.Resolved))
-			waitDelivered(t, reg, "webhook", 2)
-			if s.count() != 2 || shadowedCount(t, reg) != 0 {
-				t.Errorf("%d requests and %v shadowed, want 2 and none", s.count(), shadowedCount(t, reg))
-			}
-			if tt.fl != nil && tt.fl.statusCalls() == 0 {
-				t.Error("the leadership was not asked")
-			}
+			synctest.Test(t, func(t *testing.T) {
+				// Made in the bubble: its channel is the bubble's.
+				var fl Leadership
+				var fake *fakeLeadership
+				if tt.leading != nil {
+					fake = newFakeLeadership(*tt.leading)
+					fl = fake
+				}
+				m, reg, s := followerManager(t, fl)
+				a := newInc(1, alert.Firing, "alertname", "A")
+				syncOne(m, "team-a/hook", a)
+				waitDeliveredMem(t, reg, "webhook", 1)
+				syncOne(m, "team-a/hook", with(a, alert.Resolved))
+				waitDeliveredMem(t, reg, "webhook", 2)
+				if s.count() != 2 || shadowedCount(t, reg) != 0 {
+					t.Errorf("%d requests and %v shadowed, want 2 and none", s.count(), shadowedCount(t, reg))
+				}
+				if fake != nil && fake.statusCalls() == 0 {
+					t.Error("the leadership was not asked")
+				}
+			})
 		})
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // A Secret declaring tens of thousands of integrations (well under
@@ -111,34 +113,39 @@ func TestApplyDoesNotBlockSync(t *testing.T) {
 // flight rebuilds the channels but lets that notification finish: it is
 // neither canceled with a misleading "shutdown" nor sent twice.
 func TestGlobalChangeLetsSendsFinish(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	s := newSink(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		if n == 1 {
-			<-release
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	opts := testOptions(t, NewGuard(nil))
-	opts.AttemptTimeout = time.Minute
-	m, reg := startManager(t, opts)
-	// Registered last, so run first: a failure does not leave the sink's
-	// handler hanging.
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	spec := webhookSpec("team-a/hook", false, s.URL())
-	mustApply(t, m, spec)
-	syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
-	eventually(t, 5*time.Second, func() bool { return s.count() == 1 && inFlight(m, spec.ID) }, say("not in flight"))
-	if err := m.SetGlobal(kv(KeyGlobal, "resolve_timeout: 5m\n")); err != nil {
-		t.Fatal(err)
-	}
-	mustApply(t, m, spec) // the controller applies every channel again
-	once.Do(func() { close(release) })
-	waitDelivered(t, reg, "webhook", 1)
-	for range 5 {
+	// In a bubble: that nothing is sent twice is checked once every
+	// goroutine has done what it could, on the bubble's clock.
+	synctest.Test(t, func(t *testing.T) {
+		mn := newMemNet(t)
+		release := make(chan struct{})
+		var once sync.Once
+		s := mn.sink("hook", func(n int, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				<-release
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		opts := testOptions(t, NewGuard(nil))
+		opts.AttemptTimeout = time.Minute
+		m, reg := startMemManager(t, opts, mn)
+		// Registered last, so run first: a failure does not leave the sink's
+		// handler hanging.
+		t.Cleanup(func() { once.Do(func() { close(release) }) })
+		spec := webhookSpec("team-a/hook", false, s.URL())
+		mustApply(t, m, spec)
 		syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
-	}
-	consistently(t, 200*time.Millisecond, func() bool { return s.count() == 1 }, say("requests: %d, want 1", s.countAny))
+		waitFor(t, time.Minute, "in flight", func() bool { return s.count() == 1 && inFlight(m, spec.ID) })
+		if err := m.SetGlobal(kv(KeyGlobal, "resolve_timeout: 5m\n")); err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, m, spec) // the controller applies every channel again
+		once.Do(func() { close(release) })
+		waitDeliveredMem(t, reg, "webhook", 1)
+		for range 5 {
+			syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
+		}
+		holdsFor(t, 200*time.Millisecond, func() bool { return s.count() == 1 }, testutil.Say("requests: %d, want 1", s.countAny))
+	})
 }
 
 func inFlight(m *Manager, id string) bool {
@@ -191,7 +198,7 @@ func TestDeliveryHealthReports(t *testing.T) {
 		mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()+"/tok3nInThePath1234"))
 		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
 		waitDelivered(t, reg, "webhook", 1)
-		eventually(t, 5*time.Second, func() bool { return len(h.reasons()) == 2 }, say("reports: %v", func() any { return h.got }))
+		testutil.Eventuallyf(t, 5*time.Second, func() bool { return len(h.reasons()) == 2 }, testutil.Say("reports: %v", func() any { return h.got }))
 		if got := strings.Join(h.reasons(), ","); got != ReasonDeliveryFailing+","+ReasonDeliveryRecovered {
 			t.Errorf("reports: %v, want failing once then recovered", h.got)
 		}
@@ -210,7 +217,7 @@ func TestDeliveryHealthReports(t *testing.T) {
 		spec.Policy.GroupInterval = 100 * time.Millisecond
 		mustApply(t, m, spec)
 		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-		eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") >= 3 }, say("not dropped thrice"))
+		testutil.Eventually(t, 5*time.Second, "three drops", func() bool { return droppedCount(t, reg, "webhook") >= 3 })
 		r := h.reasons()
 		failing := 0
 		for _, x := range r {

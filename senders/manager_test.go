@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -12,10 +13,11 @@ import (
 	_ "time/tzdata"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/internal/testutil"
 	pol "github.com/amtenant/amtenant/policy"
 )
 
@@ -27,65 +29,74 @@ func builtOf(m *Manager, id string) *builtChannel {
 }
 
 func TestApplySameSpecIsNoop(t *testing.T) {
-	s := newSink(t, nil)
-	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
-	spec := webhookSpec("team-a/hook", false, s.URL())
-	types, err := m.Apply(spec)
-	if err != nil || !slices.Equal(types, []string{"webhook"}) {
-		t.Fatalf("Apply: got %v, %v", types, err)
-	}
-	first := builtOf(m, spec.ID)
-	// A copy of the spec, as the informer hands a new object.
-	again := spec
-	again.Data = kv("type", "webhook", "url", s.URL())
-	types, err = m.Apply(again)
-	if err != nil || !slices.Equal(types, []string{"webhook"}) {
-		t.Fatalf("second Apply: got %v, %v", types, err)
-	}
-	if builtOf(m, spec.ID) != first {
-		t.Error("applying the same spec rebuilt the channel")
-	}
-	syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
-	waitDelivered(t, reg, "webhook", 1)
-	consistently(t, 100*time.Millisecond, func() bool { return s.count() == 1 }, say("got %d requests, want 1", s.countAny))
+	synctest.Test(t, func(t *testing.T) {
+		n := newMemNet(t)
+		s := n.sink("hook", nil)
+		m, reg := startMemManager(t, testOptions(t, NewGuard(nil)), n)
+		spec := webhookSpec("team-a/hook", false, s.URL())
+		types, err := m.Apply(spec)
+		if err != nil || !slices.Equal(types, []string{"webhook"}) {
+			t.Fatalf("Apply: got %v, %v", types, err)
+		}
+		first := builtOf(m, spec.ID)
+		// A copy of the spec, as the informer hands a new object.
+		again := spec
+		again.Data = kv("type", "webhook", "url", s.URL())
+		types, err = m.Apply(again)
+		if err != nil || !slices.Equal(types, []string{"webhook"}) {
+			t.Fatalf("second Apply: got %v, %v", types, err)
+		}
+		if builtOf(m, spec.ID) != first {
+			t.Error("applying the same spec rebuilt the channel")
+		}
+		syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
+		waitDeliveredMem(t, reg, "webhook", 1)
+		holdsFor(t, 100*time.Millisecond, func() bool { return s.count() == 1 }, testutil.Say("got %d requests, want 1", s.countAny))
+	})
 }
 
 func TestApplyEditKeepsDeliveryState(t *testing.T) {
-	s := newSink(t, nil)
-	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
-	const id = "team-a/hook"
-	mustApply(t, m, webhookSpec(id, false, s.URL()))
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(m, id, a)
-	waitDelivered(t, reg, "webhook", 1)
-	before := builtOf(m, id)
-
-	edits := []channel.Spec{
-		webhookSpec(id, false, s.URL(), "max_alerts", "10"),
-		webhookSpec(id, false, s.URL()+"/moved"),
-	}
-	longer := webhookSpec(id, false, s.URL()+"/moved")
-	longer.Policy.GroupWait = 30 * time.Millisecond
-	edits = append(edits, longer)
-	for i, spec := range edits {
-		mustApply(t, m, spec)
-		if builtOf(m, id) == before {
-			t.Fatalf("edit %d: the channel was not rebuilt", i)
-		}
-		before = builtOf(m, id)
+	synctest.Test(t, func(t *testing.T) {
+		n := newMemNet(t)
+		s := n.sink("hook", nil)
+		m, reg := startMemManager(t, testOptions(t, NewGuard(nil)), n)
+		const id = "team-a/hook"
+		mustApply(t, m, webhookSpec(id, false, s.URL()))
+		a := newInc(1, alert.Firing, "alertname", "A")
 		syncOne(m, id, a)
-		consistently(t, 100*time.Millisecond, func() bool { return s.count() == 1 },
-			say("edit %d: got %d requests, want 1: an edit notified an already notified alert again", val(i), s.countAny))
-	}
+		waitDeliveredMem(t, reg, "webhook", 1)
+		before := builtOf(m, id)
 
-	// The edited channel delivers new alerts, to its new URL.
-	syncOne(m, id, a, newInc(2, alert.Firing, "alertname", "B"))
-	waitDelivered(t, reg, "webhook", 2)
-	eventually(t, 5*time.Second, func() bool { return s.count() == 2 }, say("got %d requests, want 2", s.countAny))
-	msg := s.requests()[1].msg
-	if len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "B" {
-		t.Errorf("second message: got %+v, want alert B only", msg.Alerts)
-	}
+		edits := []channel.Spec{
+			webhookSpec(id, false, s.URL(), "max_alerts", "10"),
+			webhookSpec(id, false, s.URL()+"/moved"),
+		}
+		longer := webhookSpec(id, false, s.URL()+"/moved")
+		longer.Policy.GroupWait = 30 * time.Millisecond
+		edits = append(edits, longer)
+		for i, spec := range edits {
+			mustApply(t, m, spec)
+			if builtOf(m, id) == before {
+				t.Fatalf("edit %d: the channel was not rebuilt", i)
+			}
+			before = builtOf(m, id)
+			syncOne(m, id, a)
+			holdsFor(t, 100*time.Millisecond, func() bool { return s.count() == 1 },
+				testutil.Say("edit %d: got %d requests, want 1: an edit notified an already notified alert again", testutil.Val(i), s.countAny))
+		}
+
+		// The edited channel delivers new alerts, to its new URL.
+		syncOne(m, id, a, newInc(2, alert.Firing, "alertname", "B"))
+		waitDeliveredMem(t, reg, "webhook", 2)
+		waitForf(t, time.Minute, func() bool { return s.count() == 2 }, testutil.Say("got %d requests, want 2", s.countAny))
+		req := s.requests()[1]
+		if req.uri != "/moved" {
+			t.Errorf("second request to %q, want the new URL's /moved", req.uri)
+		}
+		if msg := req.msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "B" {
+			t.Errorf("second message: got %+v, want alert B only", msg.Alerts)
+		}
+	})
 }
 
 func TestApplyInvalidUpdateKeepsOld(t *testing.T) {
@@ -111,7 +122,7 @@ func TestApplyInvalidUpdateKeepsOld(t *testing.T) {
 	if builtOf(m, id) != old {
 		t.Error("the invalid update replaced the working channel")
 	}
-	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "invalid"); got != 1 {
+	if got := testutil.MetricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "invalid"); got != 1 {
 		t.Errorf("amtenant_channels{webhook,invalid}: got %v, want 1", got)
 	}
 
@@ -131,10 +142,10 @@ func TestApplyRevertAfterInvalidUpdate(t *testing.T) {
 		t.Fatal("invalid update: got no error")
 	}
 	mustApply(t, m, good)
-	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "invalid"); got != 0 {
+	if got := testutil.MetricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "invalid"); got != 0 {
 		t.Errorf("amtenant_channels{webhook,invalid} after the revert: got %v, want 0", got)
 	}
-	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "valid"); got != 1 {
+	if got := testutil.MetricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "valid"); got != 1 {
 		t.Errorf("amtenant_channels{webhook,valid}: got %v, want 1", got)
 	}
 }
@@ -160,54 +171,63 @@ func TestApplyBeforeStart(t *testing.T) {
 }
 
 func TestRemoveStopsDeliveries(t *testing.T) {
-	s := newSink(t, nil)
-	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
-	const id = "team-a/hook"
-	spec := webhookSpec(id, false, s.URL())
-	spec.Policy.GroupWait = 5 * time.Millisecond
-	spec.Policy.RepeatInterval = 40 * time.Millisecond
-	mustApply(t, m, spec)
-	syncOne(m, id, newInc(1, alert.Firing, "alertname", "A"))
-	// Repeats are running.
-	waitDelivered(t, reg, "webhook", 2)
-	m.Remove(id)
-	m.Remove("team-a/never-applied")
-	if builtOf(m, id) != nil {
-		t.Fatal("the channel is still there")
-	}
-	if got := metricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "valid"); got != 0 {
-		t.Errorf("amtenant_channels{webhook,valid}: got %v, want 0", got)
-	}
-	// A notification in flight at Remove may still finish.
-	eventually(t, 5*time.Second, func() bool { return float64(s.count()) == deliveredCount(t, reg, "webhook") },
-		say("requests in flight after Remove: %d received, %v delivered", s.countAny, func() any { return deliveredCount(t, reg, "webhook") }))
-	n := s.count()
-	syncOne(m, id, newInc(2, alert.Firing, "alertname", "B"))
-	consistently(t, 200*time.Millisecond, func() bool { return s.count() == n },
-		say("got %d requests after Remove, want %d", s.countAny, val(n)))
+	synctest.Test(t, func(t *testing.T) {
+		mn := newMemNet(t)
+		s := mn.sink("hook", nil)
+		m, reg := startMemManager(t, testOptions(t, NewGuard(nil)), mn)
+		const id = "team-a/hook"
+		spec := webhookSpec(id, false, s.URL())
+		spec.Policy.GroupWait = 5 * time.Millisecond
+		spec.Policy.RepeatInterval = 40 * time.Millisecond
+		mustApply(t, m, spec)
+		syncOne(m, id, newInc(1, alert.Firing, "alertname", "A"))
+		// Repeats are running.
+		waitDeliveredMem(t, reg, "webhook", 2)
+		m.Remove(id)
+		m.Remove("team-a/never-applied")
+		if builtOf(m, id) != nil {
+			t.Fatal("the channel is still there")
+		}
+		if got := testutil.MetricValue(t, reg, "amtenant_channels", "type", "webhook", "state", "valid"); got != 0 {
+			t.Errorf("amtenant_channels{webhook,valid}: got %v, want 0", got)
+		}
+		// A notification in flight at Remove may still finish.
+		waitForf(t, time.Minute, func() bool { return float64(s.count()) == deliveredCount(t, reg, "webhook") },
+			testutil.Say("requests in flight after Remove: %d received, %v delivered", s.countAny, func() any { return deliveredCount(t, reg, "webhook") }))
+		n := s.count()
+		syncOne(m, id, newInc(2, alert.Firing, "alertname", "B"))
+		holdsFor(t, 200*time.Millisecond, func() bool { return s.count() == n },
+			testutil.Say("got %d requests after Remove, want %d", s.countAny, testutil.Val(n)))
+	})
 }
 
+// In a bubble: the sink holds the request for 300 ms of the bubble's
+// clock, which moves only while Stop waits, so that a Stop that did not
+// wait would find nothing delivered however slow the machine.
 func TestStopWaitsForInFlight(t *testing.T) {
-	started := make(chan struct{}, 1)
-	s := newSink(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		started <- struct{}{}
-		time.Sleep(300 * time.Millisecond)
-		w.WriteHeader(http.StatusOK)
+	synctest.Test(t, func(t *testing.T) {
+		mn := newMemNet(t)
+		started := make(chan struct{}, 1)
+		s := mn.sink("hook", func(_ int, w http.ResponseWriter, _ *http.Request) {
+			started <- struct{}{}
+			time.Sleep(300 * time.Millisecond)
+			w.WriteHeader(http.StatusOK)
+		})
+		opts := testOptions(t, NewGuard(nil))
+		opts.AttemptTimeout = 5 * time.Second
+		m, reg := startMemManager(t, opts, mn)
+		mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no request")
+		}
+		m.Stop(5 * time.Second)
+		if got := deliveredCount(t, reg, "webhook"); got != 1 {
+			t.Errorf("delivered when Stop returned: got %v, want 1", got)
+		}
 	})
-	opts := testOptions(t, NewGuard(nil))
-	opts.AttemptTimeout = 5 * time.Second
-	m, reg := startManager(t, opts)
-	mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
-	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-	select {
-	case <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no request")
-	}
-	m.Stop(5 * time.Second)
-	if got := deliveredCount(t, reg, "webhook"); got != 1 {
-		t.Errorf("delivered when Stop returned: got %v, want 1", got)
-	}
 }
 
 func TestStopGraceCancelsInFlight(t *testing.T) {
@@ -245,7 +265,9 @@ func TestStopGraceCancelsInFlight(t *testing.T) {
 }
 
 // Sync replaces incarnations while deliveries read them; the race
-// detector must find nothing.
+// detector must find nothing. The syncs go on until three deliveries
+// were made meanwhile, rather than for a fixed time that a slow machine
+// could spend before the first delivery.
 func TestSyncDuringDeliveries(t *testing.T) {
 	s := newSink(t, nil)
 	m, reg := startManager(t, testOptions(t, NewGuard(nil)))
@@ -254,12 +276,16 @@ func TestSyncDuringDeliveries(t *testing.T) {
 	spec.Policy.RepeatInterval = 2 * time.Millisecond
 	mustApply(t, m, spec)
 	a := newInc(1, alert.Firing, "alertname", "A")
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		syncOne(m, spec.ID, with(a, alert.Firing))
-		time.Sleep(100 * time.Microsecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for deliveredCount(t, reg, "webhook") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries while syncing: %v within 10s, want 3", deliveredCount(t, reg, "webhook"))
+		}
+		for range 100 {
+			syncOne(m, spec.ID, with(a, alert.Firing))
+			runtime.Gosched()
+		}
 	}
-	waitDelivered(t, reg, "webhook", 2)
 }
 
 func TestChannelsGauge(t *testing.T) {
@@ -282,7 +308,7 @@ func TestChannelsGauge(t *testing.T) {
 	apply("team-b/secret-type", kv("type", secret), true)
 
 	gauge := func(typ, state string) float64 {
-		return metricValue(t, reg, "amtenant_channels", "type", typ, "state", state)
+		return testutil.MetricValue(t, reg, "amtenant_channels", "type", typ, "state", state)
 	}
 	check := func(want map[[2]string]float64) {
 		t.Helper()
@@ -302,7 +328,7 @@ func TestChannelsGauge(t *testing.T) {
 		{"unknown", "valid"}:   0,
 	})
 	// Known types are exported at zero.
-	n, err := testutil.GatherAndCount(reg, "amtenant_channels")
+	n, err := promtestutil.GatherAndCount(reg, "amtenant_channels")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +363,7 @@ func TestChannelsGauge(t *testing.T) {
 func TestMetricsInitialisedAndLintClean(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	NewManager(testOptions(t, nil), reg)
-	n, err := testutil.GatherAndCount(reg, "amtenant_notifications_failed_total")
+	n, err := promtestutil.GatherAndCount(reg, "amtenant_notifications_failed_total")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,11 +372,11 @@ func TestMetricsInitialisedAndLintClean(t *testing.T) {
 		t.Errorf("amtenant_notifications_failed_total series: got %d, want %d", n, want)
 	}
 	for _, name := range []string{"amtenant_notifications_total", "amtenant_notifications_dropped_total"} {
-		if n, _ := testutil.GatherAndCount(reg, name); n != len(KnownTypes()) {
+		if n, _ := promtestutil.GatherAndCount(reg, name); n != len(KnownTypes()) {
 			t.Errorf("%s series: got %d, want %d", name, n, len(KnownTypes()))
 		}
 	}
-	problems, err := testutil.GatherAndLint(reg)
+	problems, err := promtestutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,20 +542,36 @@ func TestSetGlobal(t *testing.T) {
 }
 
 // Stop while batches are being started; the race detector must find
-// nothing.
+// nothing. Nothing may tie the start of a batch to Stop (that would hide
+// the race this looks for), so the point where Stop comes varies; but
+// managers are made until enough of them had started a batch by the time
+// they stopped (it is delivered within the grace), so that the test
+// cannot pass by stopping every manager before its first batch.
 func TestStopWhileBatchesStart(t *testing.T) {
 	s := newSink(t, nil)
-	for i := range 50 {
-		m := NewManager(testOptions(t, NewGuard(nil)), nil)
+	const want = 50
+	started, i := 0, 0
+	for ; started < want; i++ {
+		if i == 1000 {
+			t.Fatalf("only %d of %d managers started a batch before they stopped, want %d", started, i, want)
+		}
+		reg := prometheus.NewRegistry()
+		m := NewManager(testOptions(t, NewGuard(nil)), reg)
 		spec := webhookSpec("team-a/hook", false, s.URL())
 		spec.Policy.GroupWait = 0
 		spec.Policy.RepeatInterval = time.Microsecond
 		mustApply(t, m, spec)
 		m.Start(context.Background())
 		syncOne(m, spec.ID, newInc(1, alert.Firing, "alertname", "A"))
-		time.Sleep(time.Duration(i%5) * 100 * time.Microsecond)
+		for range i % 5 {
+			runtime.Gosched()
+		}
 		m.Stop(time.Second)
+		if deliveredCount(t, reg, "webhook") > 0 {
+			started++
+		}
 	}
+	t.Logf("%d of %d managers had started a batch when they stopped", started, i)
 }
 
 // Fixing a channel whose notification is being retried stops the retries

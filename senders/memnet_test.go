@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // memListener is an in-memory network for tests inside a synctest bubble:
@@ -121,15 +123,56 @@ func newMemManager(t *testing.T, opts Options, n *memNet) (*Manager, *prometheus
 }
 
 // waitFor advances the bubble's clock in small steps until cond holds, up
-// to limit (of the bubble's time: instant in real time).
+// to limit (of the bubble's time: instant in real time). The steps are of
+// a millisecond, then of 1% of the time waited: a condition is seen at
+// most 1% late, and a wait that fails does not take minutes of real time
+// (each step waits for the whole bubble).
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
+	waitForf(t, limit, cond, func() string { return what })
+}
+
+// waitForf is waitFor with a description made at failure (testutil.Say),
+// so that it can say what the state was.
+func waitForf(t *testing.T, limit time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, limit)
+			t.Fatalf("%s: not within %s", what(), limit)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(max(time.Millisecond, time.Since(start)/100))
 		synctest.Wait()
+	}
+}
+
+// waitDeliveredMem is waitDelivered for a bubble: it waits until n
+// notifications of type typ were delivered, on the bubble's clock.
+func waitDeliveredMem(t *testing.T, reg *prometheus.Registry, typ string, n float64) {
+	t.Helper()
+	waitForf(t, time.Minute, func() bool { return deliveredCount(t, reg, typ) >= n },
+		testutil.Say("%s notifications delivered: %v, want %v", testutil.Val(typ), func() any { return deliveredCount(t, reg, typ) }, testutil.Val(n)))
+}
+
+// holdsFor checks that cond holds for the whole of d of the bubble's
+// clock. At each step every goroutine of the bubble has done all it could
+// before the clock moved on (synctest.Wait), so that nothing can come
+// late: unlike a check in real time, a slow machine cannot make it pass
+// without looking. Only for a bubble: synctest.Wait panics outside one.
+func holdsFor(t *testing.T, d time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	step := max(d/100, time.Millisecond)
+	deadline := time.Now().Add(d)
+	for {
+		synctest.Wait()
+		if !cond() {
+			t.Fatal(what())
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		time.Sleep(min(step, left))
 	}
 }

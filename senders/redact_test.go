@@ -10,6 +10,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 func TestRedactor(t *testing.T) {
@@ -216,7 +217,7 @@ func TestEchoingReceiverIsRedacted(t *testing.T) {
 			mustApply(t, m, spec)
 			a := newInc(1, alert.Firing, "alertname", "A")
 			syncOne(m, spec.ID, a)
-			eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
+			testutil.Eventually(t, 5*time.Second, "dropped", func() bool { return droppedCount(t, reg, "webhook") == 1 })
 			st, _ := m.Explain(spec.ID, a.Fingerprint)
 			res, err := m.SendTest(t.Context(), spec.ID, "team-a")
 			if err != nil || len(res) != 1 || res[0].Err == nil {

@@ -4,9 +4,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/internal/testutil"
 	"github.com/amtenant/amtenant/state"
 )
 
@@ -34,19 +36,21 @@ func (r *recorded) all() []state.Record {
 	return append([]state.Record(nil), r.recs...)
 }
 
-// replicatedPair starts a leader and a follower whose copy of the
-// leader's log is complete (synced), each with a webhook channel.
+// replicatedPair starts, in a bubble, a leader and a follower whose copy
+// of the leader's log is complete (synced), each with a webhook channel
+// to its own sink of an in-memory network.
 func replicatedPair(t *testing.T) (leader, follower *Manager, fl *fakeLeadership, ls, fs *sink, fm *recorded) {
 	t.Helper()
-	ls, fs = newSink(t, nil), newSink(t, nil)
+	mn := newMemNet(t)
+	ls, fs = mn.sink("leader", nil), mn.sink("follower", nil)
 	lopts := testOptions(t, NewGuard(nil))
-	leader, _ = startManager(t, lopts)
+	leader, _ = startMemManager(t, lopts, mn)
 	fl = newFakeLeadership(false)
 	fopts := testOptions(t, NewGuard(nil))
 	fopts.Leadership = fl
 	fopts.Replication = &fakeReplication{synced: true, changed: make(chan struct{})}
 	fopts.TakeoverWindow = time.Hour
-	follower, _ = startManager(t, fopts)
+	follower, _ = startMemManager(t, fopts, mn)
 	fm = &recorded{to: follower}
 	leader.SetRecorder(fm.record, nil)
 	mustApply(t, leader, webhookSpec("team-a/hook", false, ls.URL()))
@@ -55,98 +59,108 @@ func replicatedPair(t *testing.T) (leader, follower *Manager, fl *fakeLeadership
 }
 
 func TestFollowerTakesOverFromTheCopiedLog(t *testing.T) {
-	leader, follower, fl, ls, fs, _ := replicatedPair(t)
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(leader, "team-a/hook", a)
-	syncOne(follower, "team-a/hook", a)
-	eventually(t, 5*time.Second, func() bool { return ls.count() == 1 }, say("leader sent %d, want 1", ls.countAny))
-	// The follower's copy says A was told; its own batch settles on it.
-	eventually(t, 5*time.Second, func() bool { _, told, inflight := memberState(t, follower, a); return told && !inflight },
-		say("the follower's copy does not show A as told"))
+	synctest.Test(t, func(t *testing.T) {
+		leader, follower, fl, ls, fs, _ := replicatedPair(t)
+		a := newInc(1, alert.Firing, "alertname", "A")
+		syncOne(leader, "team-a/hook", a)
+		syncOne(follower, "team-a/hook", a)
+		waitForf(t, time.Minute, func() bool { return ls.count() == 1 }, testutil.Say("leader sent %d, want 1", ls.countAny))
+		// The follower's copy says A was told; its own batch settles on it.
+		waitFor(t, time.Minute, "the follower's copy does not show A as told",
+			func() bool { _, told, inflight := memberState(t, follower, a); return told && !inflight })
 
-	// The leader is gone; no window has passed, but the copy says A was
-	// told: the new leader sends only what is new.
-	fl.set(true, time.Time{})
-	b := newInc(2, alert.Firing, "alertname", "B")
-	syncOne(follower, "team-a/hook", a, b)
-	eventually(t, 5*time.Second, func() bool { return fs.count() >= 1 }, say("the new leader sent %d, want 1", fs.countAny))
-	consistently(t, 200*time.Millisecond, func() bool { return fs.count() == 1 }, say("the new leader sent %d, want 1", fs.countAny))
-	if msg := fs.requests()[0].msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "B" {
-		t.Errorf("the new leader sent %+v, want B alone", msg.Alerts)
-	}
+		// The leader is gone; no window has passed, but the copy says A was
+		// told: the new leader sends only what is new.
+		fl.set(true, time.Time{})
+		b := newInc(2, alert.Firing, "alertname", "B")
+		syncOne(follower, "team-a/hook", a, b)
+		waitForf(t, time.Minute, func() bool { return fs.count() >= 1 }, testutil.Say("the new leader sent %d, want 1", fs.countAny))
+		holdsFor(t, 200*time.Millisecond, func() bool { return fs.count() == 1 }, testutil.Say("the new leader sent %d, want 1", fs.countAny))
+		if msg := fs.requests()[0].msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "B" {
+			t.Errorf("the new leader sent %+v, want B alone", msg.Alerts)
+		}
+	})
 }
 
 func TestFollowerSendsWhatTheCopyLacks(t *testing.T) {
 	// The leader never delivered A (say, its channel was failing): the
 	// follower's batch waits for a record, however long the leader lives,
 	// and is sent at the takeover.
-	fs := newSink(t, nil)
-	fl := newFakeLeadership(false)
-	opts := testOptions(t, NewGuard(nil))
-	opts.Leadership = fl
-	opts.Replication = &fakeReplication{synced: true, changed: make(chan struct{})}
-	opts.TakeoverWindow = time.Millisecond
-	follower, reg := startManager(t, opts)
-	mustApply(t, follower, webhookSpec("team-a/hook", false, fs.URL()))
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(follower, "team-a/hook", a)
-	eventually(t, 5*time.Second, func() bool { _, _, inflight := memberState(t, follower, a); return inflight }, say("no batch waits in shadow"))
-	fl.set(false, time.Now().Add(time.Hour)) // the leader alive long after
-	consistently(t, 100*time.Millisecond, func() bool { _, told, _ := memberState(t, follower, a); return !told },
-		say("liveness alone counted A as told, with a complete copy"))
-	fl.set(true, time.Time{})
-	waitDelivered(t, reg, "webhook", 1)
-	consistently(t, 100*time.Millisecond, func() bool { return fs.count() == 1 }, say("sent %d, want 1", fs.countAny))
+	synctest.Test(t, func(t *testing.T) {
+		mn := newMemNet(t)
+		fs := mn.sink("follower", nil)
+		fl := newFakeLeadership(false)
+		opts := testOptions(t, NewGuard(nil))
+		opts.Leadership = fl
+		opts.Replication = &fakeReplication{synced: true, changed: make(chan struct{})}
+		opts.TakeoverWindow = time.Millisecond
+		follower, reg := startMemManager(t, opts, mn)
+		mustApply(t, follower, webhookSpec("team-a/hook", false, fs.URL()))
+		a := newInc(1, alert.Firing, "alertname", "A")
+		syncOne(follower, "team-a/hook", a)
+		waitFor(t, time.Minute, "no batch waits in shadow", func() bool { _, _, inflight := memberState(t, follower, a); return inflight })
+		fl.set(false, time.Now().Add(time.Hour)) // the leader alive long after
+		holdsFor(t, 100*time.Millisecond, func() bool { _, told, _ := memberState(t, follower, a); return !told },
+			testutil.Say("liveness alone counted A as told, with a complete copy"))
+		fl.set(true, time.Time{})
+		waitDeliveredMem(t, reg, "webhook", 1)
+		holdsFor(t, 100*time.Millisecond, func() bool { return fs.count() == 1 }, testutil.Say("sent %d, want 1", fs.countAny))
+	})
 }
 
 func TestLeaderRecordsEveryLogChange(t *testing.T) {
-	leader, _, _, ls, _, fm := replicatedPair(t)
-	fm.to = nil
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(leader, "team-a/hook", a)
-	eventually(t, 5*time.Second, func() bool { return len(fm.all()) == 1 }, say("records: %v", func() any { return fm.all() }))
-	rec := fm.all()[0]
-	if rec.Channel != "team-a/hook" || rec.Integration == "" || len(rec.Group.Firing) != 1 || rec.Group.NotifiedAt.IsZero() {
-		t.Errorf("record of the delivery: %+v", rec)
-	}
-	syncOne(leader, "team-a/hook", with(a, alert.Resolved))
-	eventually(t, 5*time.Second, func() bool { return len(fm.all()) == 2 }, say("records: %v", func() any { return fm.all() }))
-	if rec := fm.all()[1]; len(rec.Group.Firing) != 0 || rec.Group.Key != fm.all()[0].Group.Key {
-		t.Errorf("record of the resolution: %+v, want the group's entry gone", rec)
-	}
-	if ls.count() != 2 {
-		t.Errorf("leader sent %d, want 2", ls.count())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		leader, _, _, ls, _, fm := replicatedPair(t)
+		fm.to = nil
+		a := newInc(1, alert.Firing, "alertname", "A")
+		syncOne(leader, "team-a/hook", a)
+		waitForf(t, time.Minute, func() bool { return len(fm.all()) == 1 }, testutil.Say("records: %v", func() any { return fm.all() }))
+		rec := fm.all()[0]
+		if rec.Channel != "team-a/hook" || rec.Integration == "" || len(rec.Group.Firing) != 1 || rec.Group.NotifiedAt.IsZero() {
+			t.Errorf("record of the delivery: %+v", rec)
+		}
+		syncOne(leader, "team-a/hook", with(a, alert.Resolved))
+		waitForf(t, time.Minute, func() bool { return len(fm.all()) == 2 }, testutil.Say("records: %v", func() any { return fm.all() }))
+		if rec := fm.all()[1]; len(rec.Group.Firing) != 0 || rec.Group.Key != fm.all()[0].Group.Key {
+			t.Errorf("record of the resolution: %+v, want the group's entry gone", rec)
+		}
+		if ls.count() != 2 {
+			t.Errorf("leader sent %d, want 2", ls.count())
+		}
+	})
 }
 
 func TestRecordBeforeItsChannel(t *testing.T) {
 	// A record (or snapshot) for a channel this replica has not built yet
 	// is kept for it, and decides its first flush.
-	leader, _, _, ls, _, fm := replicatedPair(t)
-	fm.to = nil
-	a := newInc(1, alert.Firing, "alertname", "A")
-	syncOne(leader, "team-a/hook", a)
-	eventually(t, 5*time.Second, func() bool { return len(fm.all()) == 1 && ls.count() == 1 }, say("no record"))
-	exp := leader.Export(time.Now())
-
 	for _, name := range []string{"record", "snapshot"} {
 		t.Run(name, func(t *testing.T) {
-			s := newSink(t, nil)
-			m, reg := startManager(t, testOptions(t, NewGuard(nil)))
-			if name == "record" {
-				m.ApplyRecord(fm.all()[0], time.Now())
-			} else {
-				m.ApplyTarget(exp[0], time.Now())
-			}
-			mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
-			syncOne(m, "team-a/hook", a)
-			b := newInc(2, alert.Firing, "alertname", "B")
-			syncOne(m, "team-a/hook", a, b)
-			waitDelivered(t, reg, "webhook", 1)
-			consistently(t, 150*time.Millisecond, func() bool { return s.count() == 1 }, say("sent %d, want 1 (B)", s.countAny))
-			if msg := s.requests()[0].msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "B" {
-				t.Errorf("sent %+v, want B alone", msg.Alerts)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				leader, _, _, ls, _, fm := replicatedPair(t)
+				fm.to = nil
+				a := newInc(1, alert.Firing, "alertname", "A")
+				syncOne(leader, "team-a/hook", a)
+				waitFor(t, time.Minute, "no record", func() bool { return len(fm.all()) == 1 && ls.count() == 1 })
+				exp := leader.Export(time.Now())
+
+				mn := newMemNet(t)
+				s := mn.sink("hook", nil)
+				m, reg := startMemManager(t, testOptions(t, NewGuard(nil)), mn)
+				if name == "record" {
+					m.ApplyRecord(fm.all()[0], time.Now())
+				} else {
+					m.ApplyTarget(exp[0], time.Now())
+				}
+				mustApply(t, m, webhookSpec("team-a/hook", false, s.URL()))
+				syncOne(m, "team-a/hook", a)
+				b := newInc(2, alert.Firing, "alertname", "B")
+				syncOne(m, "team-a/hook", a, b)
+				waitDeliveredMem(t, reg, "webhook", 1)
+				holdsFor(t, 150*time.Millisecond, func() bool { return s.count() == 1 }, testutil.Say("sent %d, want 1 (B)", s.countAny))
+				if msg := s.requests()[0].msg; len(msg.Alerts) != 1 || msg.Alerts[0].Labels["alertname"] != "B" {
+					t.Errorf("sent %+v, want B alone", msg.Alerts)
+				}
+			})
 		})
 	}
 }
@@ -168,5 +182,5 @@ func TestNoRecordForNobody(t *testing.T) {
 	want.Store(true)
 	syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"), newInc(2, alert.Firing, "alertname", "A", "pod", "p2"))
 	waitDelivered(t, reg, "webhook", 2)
-	eventually(t, 5*time.Second, func() bool { return len(rec.all()) >= 1 }, say("no record once a follower listens"))
+	testutil.Eventually(t, 5*time.Second, "a record once a follower listens", func() bool { return len(rec.all()) >= 1 })
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // Shared fixtures of the package's tests.
@@ -198,7 +198,7 @@ func (s *sink) requests() []sinkReq {
 
 func (s *sink) count() int { return len(s.requests()) }
 
-// countAny is count for say.
+// countAny is count for testutil.Say.
 func (s *sink) countAny() any { return s.count() }
 
 func (s *sink) URL() string {
@@ -373,89 +373,14 @@ func mustApply(t *testing.T, m *Manager, spec channel.Spec) {
 	}
 }
 
-// metricValue reads one counter or gauge from reg; labels are name, value
-// pairs and must all match. A missing series reads 0.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue metric
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
-
 func deliveredCount(t *testing.T, reg *prometheus.Registry, typ string) float64 {
-	return metricValue(t, reg, "amtenant_notifications_total", "type", typ)
+	return testutil.MetricValue(t, reg, "amtenant_notifications_total", "type", typ)
 }
 
 func failed(t *testing.T, reg *prometheus.Registry, typ, reason string) float64 {
-	return metricValue(t, reg, "amtenant_notifications_failed_total", "type", typ, "reason", reason)
+	return testutil.MetricValue(t, reg, "amtenant_notifications_failed_total", "type", typ, "reason", reason)
 }
 
 func droppedCount(t *testing.T, reg *prometheus.Registry, typ string) float64 {
-	return metricValue(t, reg, "amtenant_notifications_dropped_total", "type", typ)
+	return testutil.MetricValue(t, reg, "amtenant_notifications_dropped_total", "type", typ)
 }
-
-// eventually polls cond until it holds or the deadline passes; what
-// describes the state on failure.
-func eventually(t *testing.T, within time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s: %s", within, what())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// consistently checks that cond holds for the whole of d.
-func consistently(t *testing.T, d time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if !cond() {
-			t.Fatal(what())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// say returns a what for eventually and consistently.
-func say(format string, args ...func() any) func() string {
-	return func() string {
-		vals := make([]any, len(args))
-		for i, a := range args {
-			vals[i] = a()
-		}
-		return fmt.Sprintf(format, vals...)
-	}
-}
-
-// val is a constant for say.
-func val(v any) func() any { return func() any { return v } }

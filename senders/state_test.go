@@ -7,12 +7,14 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/alertmanager/notify"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/internal/testutil"
 	"github.com/amtenant/amtenant/state"
 )
 
@@ -369,58 +371,63 @@ func TestExportKeepsUnappliedUntilHorizon(t *testing.T) {
 // flight when the state is saved is sent after the restart, one delivered
 // is not, and a resolution not yet delivered is, once.
 func TestRestoreEndToEnd(t *testing.T) {
-	notified := newInc(1, alert.Firing, "alertname", "Notified")
-	resolved := newInc(2, alert.Firing, "alertname", "Resolved")
-	fresh := newInc(3, alert.Firing, "alertname", "Fresh")
+	// In a bubble: that nothing more is sent after the restart is checked
+	// once every goroutine has done what it could, on the bubble's clock.
+	synctest.Test(t, func(t *testing.T) {
+		notified := newInc(1, alert.Firing, "alertname", "Notified")
+		resolved := newInc(2, alert.Firing, "alertname", "Resolved")
+		fresh := newInc(3, alert.Firing, "alertname", "Fresh")
+		mn := newMemNet(t)
 
-	// The first sidecar: the first two notifications get through, the
-	// next ones hang until shutdown.
-	hang := make(chan struct{})
-	s1 := newSink(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		if n > 2 {
-			select {
-			case <-r.Context().Done():
-			case <-hang:
+		// The first sidecar: the first two notifications get through, the
+		// next ones hang until shutdown.
+		hang := make(chan struct{})
+		s1 := mn.sink("first", func(n int, w http.ResponseWriter, r *http.Request) {
+			if n > 2 {
+				select {
+				case <-r.Context().Done():
+				case <-hang:
+				}
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		defer close(hang)
+		opts := testOptions(t, NewGuard(nil))
+		opts.AttemptTimeout = time.Minute
+		m1, reg1 := startMemManager(t, opts, mn)
+		mustApply(t, m1, webhookSpec(restoredID, false, s1.URL()))
+		syncOne(m1, restoredID, notified, resolved)
+		waitDeliveredMem(t, reg1, "webhook", 2)
+		syncOne(m1, restoredID, notified, with(resolved, alert.Resolved), fresh)
+		waitForf(t, time.Minute, func() bool { return s1.count() == 4 }, testutil.Say("requests: %d, want 4 (2 delivered, 2 hanging)", s1.countAny))
+		// Saved while they hang.
+		exported := m1.Export(time.Now())
+		m1.Stop(10 * time.Millisecond)
+
+		s2 := mn.sink("second", nil)
+		opts2 := testOptions(t, NewGuard(nil))
+		m2, _ := newMemManager(t, opts2, mn)
+		f := throughFile(t, exported, time.Now())
+		m2.Restore(f.Targets, time.Now())
+		mustApply(t, m2, webhookSpec(restoredID, false, s2.URL()))
+		ctx, cancel := context.WithCancel(context.Background())
+		m2.Start(ctx)
+		defer func() { cancel(); m2.Stop(time.Second) }()
+		now := []*alert.Incarnation{notified, with(resolved, alert.Resolved), fresh}
+		syncOne(m2, restoredID, now...)
+		waitForf(t, time.Minute, func() bool { return s2.count() >= 2 }, testutil.Say("requests after the restart: %d, want 2", s2.countAny))
+		for range 3 {
+			syncOne(m2, restoredID, now...)
+		}
+		holdsFor(t, 200*time.Millisecond, func() bool { return s2.count() == 2 }, testutil.Say("requests after the restart: %d, want 2", s2.countAny))
+		got := map[string]string{}
+		for _, r := range s2.requests() {
+			for _, a := range r.msg.Alerts {
+				got[a.Labels["alertname"]] += a.Status
 			}
 		}
-		w.WriteHeader(http.StatusOK)
-	})
-	defer close(hang)
-	opts := testOptions(t, NewGuard(nil))
-	opts.AttemptTimeout = time.Minute
-	m1, reg1 := startManager(t, opts)
-	mustApply(t, m1, webhookSpec(restoredID, false, s1.URL()))
-	syncOne(m1, restoredID, notified, resolved)
-	waitDelivered(t, reg1, "webhook", 2)
-	syncOne(m1, restoredID, notified, with(resolved, alert.Resolved), fresh)
-	eventually(t, 5*time.Second, func() bool { return s1.count() == 4 }, say("requests: %d, want 4 (2 delivered, 2 hanging)", s1.countAny))
-	// Saved while they hang.
-	exported := m1.Export(time.Now())
-	m1.Stop(10 * time.Millisecond)
-
-	s2 := newSink(t, nil)
-	opts2 := testOptions(t, NewGuard(nil))
-	m2 := NewManager(opts2, nil)
-	f := throughFile(t, exported, time.Now())
-	m2.Restore(f.Targets, time.Now())
-	mustApply(t, m2, webhookSpec(restoredID, false, s2.URL()))
-	ctx, cancel := context.WithCancel(context.Background())
-	m2.Start(ctx)
-	defer func() { cancel(); m2.Stop(time.Second) }()
-	now := []*alert.Incarnation{notified, with(resolved, alert.Resolved), fresh}
-	syncOne(m2, restoredID, now...)
-	eventually(t, 5*time.Second, func() bool { return s2.count() >= 2 }, say("requests after the restart: %d, want 2", s2.countAny))
-	for range 3 {
-		syncOne(m2, restoredID, now...)
-	}
-	consistently(t, 200*time.Millisecond, func() bool { return s2.count() == 2 }, say("requests after the restart: %d, want 2", s2.countAny))
-	got := map[string]string{}
-	for _, r := range s2.requests() {
-		for _, a := range r.msg.Alerts {
-			got[a.Labels["alertname"]] += a.Status
+		if want := map[string]string{"Resolved": "resolved", "Fresh": "firing"}; len(got) != 2 || got["Resolved"] != want["Resolved"] || got["Fresh"] != want["Fresh"] {
+			t.Errorf("alerts sent after the restart: %v, want %v", got, want)
 		}
-	}
-	if want := map[string]string{"Resolved": "resolved", "Fresh": "firing"}; len(got) != 2 || got["Resolved"] != want["Resolved"] || got["Fresh"] != want["Fresh"] {
-		t.Errorf("alerts sent after the restart: %v, want %v", got, want)
-	}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // syncOne hands the channel id the given incarnations.
@@ -26,8 +27,8 @@ func syncOne(m *Manager, id string, incs ...*alert.Incarnation) {
 // bookkeeping is done when the metric moves.
 func waitDelivered(t *testing.T, reg *prometheus.Registry, typ string, n float64) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() bool { return deliveredCount(t, reg, typ) >= n },
-		say("%s notifications delivered: %v, want %v", val(typ), func() any { return deliveredCount(t, reg, typ) }, val(n)))
+	testutil.Eventuallyf(t, 5*time.Second, func() bool { return deliveredCount(t, reg, typ) >= n },
+		testutil.Say("%s notifications delivered: %v, want %v", testutil.Val(typ), func() any { return deliveredCount(t, reg, typ) }, testutil.Val(n)))
 }
 
 func TestDeliveryWebhookPayload(t *testing.T) {
@@ -93,7 +94,7 @@ func TestDeliveryWebhookPayload(t *testing.T) {
 	if msg.Status != "resolved" || len(msg.Alerts) != 1 || msg.Alerts[0].Status != "resolved" {
 		t.Errorf("third message: got %+v, want one resolved alert", msg)
 	}
-	if n := metricValue(t, reg, "amtenant_notification_latency_seconds", "type", "webhook"); n != 3 {
+	if n := testutil.MetricValue(t, reg, "amtenant_notification_latency_seconds", "type", "webhook"); n != 3 {
 		t.Errorf("latency observations: got %v, want 3", n)
 	}
 }
@@ -163,37 +164,42 @@ func TestDeliveryRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSink(t, tt.respond)
-			opts := testOptions(t, NewGuard(nil))
-			opts.AttemptTimeout = 200 * time.Millisecond
-			m, reg := startManager(t, opts)
-			spec := webhookSpec("team-a/hook", false, s.URL())
-			spec.Policy.GroupInterval = time.Hour // one flush
-			mustApply(t, m, spec)
-			syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-			if tt.wantDropped {
-				eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
-			} else {
-				waitDelivered(t, reg, "webhook", 1)
-			}
-			wantFailed := float64(tt.wantRequests - 1)
-			if tt.wantDropped {
-				wantFailed = 1
-			}
-			if got := failed(t, reg, "webhook", tt.reason); got != wantFailed {
-				t.Errorf("failed{reason=%q}: got %v, want %v", tt.reason, got, wantFailed)
-			}
-			// Nothing more: no retry after a permanent failure, no second
-			// delivery after success.
-			consistently(t, 100*time.Millisecond, func() bool { return s.count() == tt.wantRequests },
-				say("got %d requests, want %d", s.countAny, val(tt.wantRequests)))
-			if tt.wantDropped {
-				if got := deliveredCount(t, reg, "webhook"); got != 0 {
-					t.Errorf("delivered: got %v, want 0", got)
+			// In a bubble: "nothing more" below is checked once every
+			// goroutine has done what it could, on the bubble's clock.
+			synctest.Test(t, func(t *testing.T) {
+				mn := newMemNet(t)
+				s := mn.sink("hook", tt.respond)
+				opts := testOptions(t, NewGuard(nil))
+				opts.AttemptTimeout = 200 * time.Millisecond
+				m, reg := startMemManager(t, opts, mn)
+				spec := webhookSpec("team-a/hook", false, s.URL())
+				spec.Policy.GroupInterval = time.Hour // one flush
+				mustApply(t, m, spec)
+				syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
+				if tt.wantDropped {
+					waitFor(t, time.Minute, "dropped", func() bool { return droppedCount(t, reg, "webhook") == 1 })
+				} else {
+					waitDeliveredMem(t, reg, "webhook", 1)
 				}
-			} else if got := droppedCount(t, reg, "webhook"); got != 0 {
-				t.Errorf("dropped: got %v, want 0", got)
-			}
+				wantFailed := float64(tt.wantRequests - 1)
+				if tt.wantDropped {
+					wantFailed = 1
+				}
+				if got := failed(t, reg, "webhook", tt.reason); got != wantFailed {
+					t.Errorf("failed{reason=%q}: got %v, want %v", tt.reason, got, wantFailed)
+				}
+				// Nothing more: no retry after a permanent failure, no second
+				// delivery after success.
+				holdsFor(t, 100*time.Millisecond, func() bool { return s.count() == tt.wantRequests },
+					testutil.Say("got %d requests, want %d", s.countAny, testutil.Val(tt.wantRequests)))
+				if tt.wantDropped {
+					if got := deliveredCount(t, reg, "webhook"); got != 0 {
+						t.Errorf("delivered: got %v, want 0", got)
+					}
+				} else if got := droppedCount(t, reg, "webhook"); got != 0 {
+					t.Errorf("dropped: got %v, want 0", got)
+				}
+			})
 		})
 	}
 }
@@ -258,7 +264,7 @@ func TestDroppedNotificationTriedAgain(t *testing.T) {
 		spec.Policy.GroupInterval = time.Hour
 		mustApply(t, m, spec)
 		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-		eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
+		testutil.Eventually(t, 5*time.Second, "dropped", func() bool { return droppedCount(t, reg, "webhook") == 1 })
 		fixed := webhookSpec("team-a/hook", false, good.URL())
 		fixed.Policy.GroupInterval = time.Hour
 		mustApply(t, m, fixed)
@@ -274,7 +280,7 @@ func TestDroppedNotificationTriedAgain(t *testing.T) {
 		spec.Policy.GroupInterval = time.Hour
 		mustApply(t, m, spec)
 		syncOne(m, "team-a/hook", newInc(1, alert.Firing, "alertname", "A"))
-		eventually(t, 5*time.Second, func() bool { return droppedCount(t, reg, "webhook") == 1 }, say("not dropped"))
+		testutil.Eventually(t, 5*time.Second, "dropped", func() bool { return droppedCount(t, reg, "webhook") == 1 })
 		if err := m.SetGlobal(kv(KeyGlobal, "resolve_timeout: 5m\n")); err != nil {
 			t.Fatal(err)
 		}
@@ -309,9 +315,9 @@ func TestFailingChannelDoesNotDelayOthers(t *testing.T) {
 
 	a := newInc(1, alert.Firing, "alertname", "A")
 	m.Sync(time.Now(), map[string][]*alert.Incarnation{"team-a/bad": {a}, "team-a/good": {a}, "team-b/both": {a}})
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventuallyf(t, 5*time.Second, func() bool {
 		return good.count() == 2 && deliveredCount(t, reg, "webhook") == 2 && inBad.Load() == 2
-	}, say("good sink got %d requests (want 2), %v delivered (want 2), failing endpoint holds %d (want 2)",
+	}, testutil.Say("good sink got %d requests (want 2), %v delivered (want 2), failing endpoint holds %d (want 2)",
 		good.countAny, func() any { return deliveredCount(t, reg, "webhook") }, func() any { return inBad.Load() }))
 	if bad.count() != 2 {
 		t.Errorf("the failing endpoint got %d requests, want 2 (both still in their first attempt)", bad.count())

@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 func TestEventReporter(t *testing.T) {
@@ -17,26 +20,23 @@ func TestEventReporter(t *testing.T) {
 	s := newChannel("team-a", "slack")
 	rep.Report(s, true, ReasonInvalidChannel, "team-a/slack: slack_configs[0]: no Slack API URL")
 	rep.Report(s, false, ReasonChannelReady, "channel team-a/slack is ready (slack)")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var events []corev1.Event
+	var got []string
+	testutil.Eventuallyf(t, 5*time.Second, func() bool {
 		list, err := client.CoreV1().Events("team-a").List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, e := range list.Items {
-			if e.InvolvedObject.Kind != "Secret" || e.InvolvedObject.Name != "slack" || e.Source.Component != "amtenant" {
-				t.Errorf("event about %+v from %+v", e.InvolvedObject, e.Source)
-			}
+		events, got = list.Items, nil
+		for _, e := range events {
 			got = append(got, e.Type+" "+e.Reason)
 		}
 		joined := strings.Join(got, ",")
-		if strings.Contains(joined, "Warning InvalidChannel") && strings.Contains(joined, "Normal ChannelReady") {
-			return
+		return strings.Contains(joined, "Warning InvalidChannel") && strings.Contains(joined, "Normal ChannelReady")
+	}, testutil.Say("both events, got %v", func() any { return got }))
+	for _, e := range events {
+		if e.InvolvedObject.Kind != "Secret" || e.InvolvedObject.Name != "slack" || e.Source.Component != "amtenant" {
+			t.Errorf("event about %+v from %+v", e.InvolvedObject, e.Source)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("events: %v", got)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

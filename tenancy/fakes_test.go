@@ -23,6 +23,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -239,16 +240,10 @@ func (r *recReporter) all() []report {
 	return slices.Clone(r.reports)
 }
 
-// eventually polls cond until it holds or 5 seconds passed.
+// eventually is testutil.Eventually with the package's timeout, 5s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 5s waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, what, cond)
 }
 
 type secretOpt func(*corev1.Secret)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/amtenant/amtenant/internal/testutil"
 	"github.com/amtenant/amtenant/objectfiles"
 	"github.com/amtenant/amtenant/senders"
 	"github.com/amtenant/amtenant/tenancy"
@@ -76,13 +77,7 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	inf.Run(ctx.Done())
 	go func() { _ = ctrl.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ctrl.HasSynced() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !ctrl.HasSynced() {
-		t.Fatal("controller did not sync")
-	}
+	testutil.Eventually(t, 10*time.Second, "the controller to sync", ctrl.HasSynced)
 	rep.mu.Lock()
 	defer rep.mu.Unlock()
 	for id := range want {

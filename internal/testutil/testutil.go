@@ -48,6 +48,9 @@ func Say(format string, args ...func() any) func() string {
 	}
 }
 
+// Val is a constant argument for Say.
+func Val(v any) func() any { return func() any { return v } }
+
 // MetricValue reads one counter or gauge (a histogram: its count) from g;
 // labels are name, value pairs that must all match. A missing series reads
 // 0.

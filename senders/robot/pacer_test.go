@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -31,47 +32,53 @@ func TestPacer(t *testing.T) {
 	t.Parallel() // mostly waiting
 	const window = 200 * time.Millisecond
 
+	// The fake clock's subtests run in a bubble: that a wait has not
+	// returned is checked once its goroutine is blocked, on the bubble's
+	// timers, so that a slow machine cannot make the check pass without
+	// the wait having been reached.
 	t.Run("fake clock", func(t *testing.T) {
-		clock := &fakeClock{t: testNow}
-		p := &pacer{n: 3, window: window}
-		for i := range 3 {
-			if err := p.wait(t.Context(), clock.now); err != nil {
-				t.Fatalf("wait #%d: %v", i+1, err)
+		synctest.Test(t, func(t *testing.T) {
+			clock := &fakeClock{t: testNow}
+			p := &pacer{n: 3, window: window}
+			for i := range 3 {
+				if err := p.wait(t.Context(), clock.now); err != nil {
+					t.Fatalf("wait #%d: %v", i+1, err)
+				}
 			}
-		}
-		done := make(chan error, 1)
-		go func() { done <- p.wait(t.Context(), clock.now) }()
-		select {
-		case err := <-done:
-			t.Fatalf("the 4th wait returned %v at once; want it to wait for the window", err)
-		case <-time.After(window / 2):
-		}
-		// Nothing frees a slot until the clock says the window has passed,
-		// however long the pacer sleeps.
-		select {
-		case err := <-done:
-			t.Fatalf("the 4th wait returned %v before the window passed", err)
-		case <-time.After(window + window/2):
-		}
-		clock.advance(window)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("the 4th wait: %v", err)
+			done := make(chan error, 1)
+			go func() { done <- p.wait(t.Context(), clock.now) }()
+			select {
+			case err := <-done:
+				t.Fatalf("the 4th wait returned %v at once; want it to wait for the window", err)
+			case <-time.After(window / 2):
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the 4th wait did not return once the window had passed")
-		}
-		// The window slides: the three first left it together, the 4th
-		// is in it; two more fit.
-		for i := range 2 {
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-			err := p.wait(ctx, clock.now)
-			cancel()
-			if err != nil {
-				t.Fatalf("wait #%d after the window: %v", i+5, err)
+			// Nothing frees a slot until the clock says the window has passed,
+			// however long the pacer sleeps.
+			select {
+			case err := <-done:
+				t.Fatalf("the 4th wait returned %v before the window passed", err)
+			case <-time.After(window + window/2):
 			}
-		}
+			clock.advance(window)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("the 4th wait: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the 4th wait did not return once the window had passed")
+			}
+			// The window slides: the three first left it together, the 4th
+			// is in it; two more fit.
+			for i := range 2 {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+				err := p.wait(ctx, clock.now)
+				cancel()
+				if err != nil {
+					t.Fatalf("wait #%d after the window: %v", i+5, err)
+				}
+			}
+		})
 	})
 
 	t.Run("real clock", func(t *testing.T) {
@@ -93,39 +100,47 @@ func TestPacer(t *testing.T) {
 	})
 
 	t.Run("cancel", func(t *testing.T) {
-		clock := &fakeClock{t: testNow}
-		p := &pacer{n: 1, window: time.Hour}
-		if err := p.wait(t.Context(), clock.now); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- p.wait(ctx, clock.now) }()
-		time.Sleep(20 * time.Millisecond)
-		cancel()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("wait = %v, want context.Canceled", err)
+		synctest.Test(t, func(t *testing.T) {
+			clock := &fakeClock{t: testNow}
+			p := &pacer{n: 1, window: time.Hour}
+			if err := p.wait(t.Context(), clock.now); err != nil {
+				t.Fatal(err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("wait did not return when its context was canceled")
-		}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- p.wait(ctx, clock.now) }()
+			// Canceled once the wait is blocked on its window, not before.
+			synctest.Wait()
+			select {
+			case err := <-done:
+				t.Fatalf("the wait returned %v with its window full", err)
+			default:
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("wait = %v, want context.Canceled", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("wait did not return when its context was canceled")
+			}
 
-		dctx, dcancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-		defer dcancel()
-		if err := p.wait(dctx, clock.now); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("wait = %v, want context.DeadlineExceeded", err)
-		}
+			dctx, dcancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+			defer dcancel()
+			if err := p.wait(dctx, clock.now); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("wait = %v, want context.DeadlineExceeded", err)
+			}
 
-		// A wait given up takes no slot: once the window passes, one
-		// message goes at once.
-		clock.advance(time.Hour)
-		actx, acancel := context.WithTimeout(t.Context(), time.Second)
-		defer acancel()
-		if err := p.wait(actx, clock.now); err != nil {
-			t.Fatalf("wait after the window: %v", err)
-		}
+			// A wait given up takes no slot: once the window passes, one
+			// message goes at once.
+			clock.advance(time.Hour)
+			actx, acancel := context.WithTimeout(t.Context(), time.Second)
+			defer acancel()
+			if err := p.wait(actx, clock.now); err != nil {
+				t.Fatalf("wait after the window: %v", err)
+			}
+		})
 	})
 }
 
