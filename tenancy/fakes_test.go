@@ -51,11 +51,14 @@ type recBuilder struct {
 	mu         sync.Mutex
 	fail       map[string]error
 	failGlobal error
-	applies    []channel.Spec
-	removes    []string
-	refused    []string
-	globals    []map[string][]byte
-	current    map[string]channel.Spec
+	// failTimes, when set for a channel, limits fail to that many more
+	// applies of it.
+	failTimes map[string]int
+	applies   []channel.Spec
+	removes   []string
+	refused   []string
+	globals   []map[string][]byte
+	current   map[string]channel.Spec
 }
 
 func newRecBuilder() *recBuilder {
@@ -68,6 +71,14 @@ func (b *recBuilder) Apply(spec channel.Spec) ([]string, error) {
 	spec.Data = maps.Clone(spec.Data)
 	b.applies = append(b.applies, spec)
 	if err := b.fail[spec.ID]; err != nil {
+		if n, ok := b.failTimes[spec.ID]; ok {
+			if n <= 1 {
+				delete(b.fail, spec.ID)
+				delete(b.failTimes, spec.ID)
+			} else {
+				b.failTimes[spec.ID] = n - 1
+			}
+		}
 		return nil, err
 	}
 	b.current[spec.ID] = spec
@@ -108,6 +119,17 @@ func (b *recBuilder) setFail(id string, err error) {
 		return
 	}
 	b.fail[id] = err
+}
+
+// setFailTimes makes the next n applies of id fail with err.
+func (b *recBuilder) setFailTimes(id string, n int, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fail[id] = err
+	if b.failTimes == nil {
+		b.failTimes = map[string]int{}
+	}
+	b.failTimes[id] = n
 }
 
 func (b *recBuilder) setFailGlobal(err error) {
