@@ -46,6 +46,9 @@ type builder struct {
 	// dial, when set, replaces the network for every channel, the Guard
 	// included (tests: an in-memory network inside a synctest bubble).
 	dial DialContextFunc
+	// pacers are the robots' rate limits, shared by the channels posting
+	// to the same robot.
+	pacers *robot.Pacers
 }
 
 // build parses and builds a channel. The error names the field at fault
@@ -110,7 +113,7 @@ func (b *builder) build(spec channel.Spec, global *globalConfig) (integs []integ
 	for _, k := range robotKeys {
 		typ := strings.TrimSuffix(k, "_configs")
 		for i, e := range robotBody[k] {
-			n, err := robot.New(typ, e, robot.Options{Template: b.tmpl, Logger: b.log.With("channel", spec.ID, "integration", typ), HTTPOptions: httpOpts})
+			n, err := robot.New(typ, e, robot.Options{Template: b.tmpl, Logger: b.log.With("channel", spec.ID, "integration", typ), HTTPOptions: httpOpts, Pacers: b.pacers})
 			if err != nil {
 				return nil, typeNames, fmt.Errorf("%s[%d]: %s", k, i, scrubYAML(err.Error()))
 			}

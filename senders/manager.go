@@ -19,6 +19,7 @@ import (
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
+	"github.com/amtenant/amtenant/senders/robot"
 	"github.com/amtenant/amtenant/state"
 )
 
@@ -159,7 +160,7 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 	opts.setDefaults()
 	m := &Manager{
 		opts:     opts,
-		b:        builder{tmpl: opts.Template, guard: opts.Guard, log: opts.Logger},
+		b:        builder{tmpl: opts.Template, guard: opts.Guard, log: opts.Logger, pacers: robot.NewPacers()},
 		m:        newMetrics(reg),
 		log:      opts.Logger,
 		global:   &globalConfig{values: map[string]any{}},

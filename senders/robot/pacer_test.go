@@ -144,15 +144,19 @@ func TestPacer(t *testing.T) {
 	})
 }
 
-func TestPacerFor(t *testing.T) {
+func TestPacersGet(t *testing.T) {
+	ps := NewPacers()
 	u := "https://oapi.dingtalk.com/robot/send?access_token=" + newToken()
 	k := paceKey{url: u, n: 20, window: time.Minute}
-	p := pacerFor(k, time.Now)
-	if got := pacerFor(k, time.Now); got != p {
-		t.Error("pacerFor returned another pacer for the same URL")
+	p := ps.get(k, time.Now)
+	if got := ps.get(k, time.Now); got != p {
+		t.Error("get returned another pacer for the same URL")
 	}
-	if got := pacerFor(paceKey{url: u + "x", n: 20, window: time.Minute}, time.Now); got == p {
-		t.Error("pacerFor returned the same pacer for another URL")
+	if got := ps.get(paceKey{url: u + "x", n: 20, window: time.Minute}, time.Now); got == p {
+		t.Error("get returned the same pacer for another URL")
+	}
+	if got := NewPacers().get(k, time.Now); got == p {
+		t.Error("two tables share a pacer")
 	}
 	if p.n != 20 || p.window != time.Minute {
 		t.Errorf("pacer = %d per %v, want 20 per 1m", p.n, p.window)
@@ -160,10 +164,12 @@ func TestPacerFor(t *testing.T) {
 
 	// Two channels posting to one robot share its limit.
 	f := newFakeService(t, "dingtalk", testSecret)
-	a := mustNew(t, "dingtalk", f.entry(), robotOptions(t, nil)).(*robot)
-	b := mustNew(t, "dingtalk", f.entry("send_resolved", false), robotOptions(t, nil)).(*robot)
-	if a.pace == nil || b.pace == nil || pacerFor(*a.pace, time.Now) != pacerFor(*b.pace, time.Now) {
-		t.Errorf("two DingTalk robots with one URL do not share a pacer")
+	opts := robotOptions(t, nil)
+	opts.Pacers = ps
+	a := mustNew(t, "dingtalk", f.entry(), opts).(*robot)
+	b := mustNew(t, "dingtalk", f.entry("send_resolved", false), opts).(*robot)
+	if a.pace == nil || b.pace == nil || a.pacers.get(*a.pace, time.Now) != b.pacers.get(*b.pace, time.Now) {
+		t.Errorf("two DingTalk robots with one URL and one table do not share a pacer")
 	}
 	if a.pace.n != dingTalkRate || a.pace.window != dingTalkWindow {
 		t.Errorf("DingTalk pace = %d per %v, want 20 per 1m", a.pace.n, a.pace.window)
@@ -176,20 +182,18 @@ func TestPacersIdleDropped(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	busy := paceKey{url: "https://oapi.dingtalk.com/robot/send?access_token=busy-" + newToken(), n: 20, window: time.Minute}
-	bp := pacerFor(busy, clock)
+	ps := NewPacers()
+	bp := ps.get(busy, clock)
 	if err := bp.wait(t.Context(), clock); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 * pacerSweep {
-		pacerFor(paceKey{url: fmt.Sprintf("https://oapi.dingtalk.com/robot/send?access_token=idle-%d-%s", i, newToken()), n: 20, window: time.Minute}, clock)
+		ps.get(paceKey{url: fmt.Sprintf("https://oapi.dingtalk.com/robot/send?access_token=idle-%d-%s", i, newToken()), n: 20, window: time.Minute}, clock)
 	}
-	pacers.Lock()
-	n := len(pacers.m)
-	pacers.Unlock()
-	if n > pacerSweep+1 {
+	if n := ps.len(); n > pacerSweep+1 {
 		t.Errorf("%d pacers after %d idle robots, want at most %d", n, 3*pacerSweep, pacerSweep+1)
 	}
-	if pacerFor(busy, clock) != bp {
+	if ps.get(busy, clock) != bp {
 		t.Error("the busy robot's pacer was dropped")
 	}
 }

@@ -30,6 +30,9 @@ type Options struct {
 	HTTPOptions []commoncfg.HTTPClientOption
 	// Now is the clock of signatures and pacing; time.Now when nil.
 	Now func() time.Time
+	// Pacers are the rate limits shared with the other robots built with
+	// the same table; nil: a table of the robot's own.
+	Pacers *Pacers
 }
 
 // Notifier is a robot: Alertmanager's notifier interface plus whether it
@@ -72,8 +75,9 @@ type robot struct {
 	now          func() time.Time
 	// pace, when set, is the robot's rate limit (a key of pacers): looked
 	// up at each send, so that pacers idle for a window can be dropped.
-	pace *paceKey
-	sent *sentCache
+	pace   *paceKey
+	pacers *Pacers
+	sent   *sentCache
 }
 
 // SendResolved tells whether the robot is told about resolutions.
@@ -85,7 +89,7 @@ func (r *robot) Wait(ctx context.Context) error {
 	if r.pace == nil {
 		return nil
 	}
-	return pacerFor(*r.pace, r.now).wait(ctx, r.now)
+	return r.pacers.get(*r.pace, r.now).wait(ctx, r.now)
 }
 
 // Notify renders the group, splits it to the service's size limit and
@@ -108,7 +112,7 @@ func (r *robot) Notify(ctx context.Context, alerts ...*types.Alert) (bool, error
 			continue // accepted by an earlier, unfinished attempt
 		}
 		if i > 0 && r.pace != nil {
-			if err := pacerFor(*r.pace, r.now).wait(ctx, r.now); err != nil {
+			if err := r.pacers.get(*r.pace, r.now).wait(ctx, r.now); err != nil {
 				return true, err
 			}
 		}
@@ -341,39 +345,50 @@ type paceKey struct {
 	window time.Duration
 }
 
-// pacers are shared by every channel posting to the same robot: the limit
-// is the robot's, not the channel's. A pacer with no send within its
-// window holds nothing a fresh one would not: such pacers are dropped once
-// there are many, so that channels created and deleted (a tenant's
-// Secrets) do not grow the table for ever.
-var pacers = struct {
-	sync.Mutex
-	m map[[32]byte]*pacer
-}{m: map[[32]byte]*pacer{}}
+// Pacers are the robots' rate limits, shared by every channel posting to
+// the same robot: the limit is the robot's, not the channel's. The senders
+// keep one table for the channels they build (Options.Pacers). A pacer
+// with no send within its window holds nothing a fresh one would not: such
+// pacers are dropped once there are many, so that channels created and
+// deleted (a tenant's Secrets) do not grow the table for ever.
+type Pacers struct {
+	mu sync.Mutex
+	m  map[[32]byte]*pacer
+}
+
+// NewPacers returns an empty table.
+func NewPacers() *Pacers { return &Pacers{m: map[[32]byte]*pacer{}} }
 
 // pacerSweep is the table size from which idle pacers are dropped.
 const pacerSweep = 256
 
-func pacerFor(k paceKey, now func() time.Time) *pacer {
+func (ps *Pacers) get(k paceKey, now func() time.Time) *pacer {
 	h := sha256.Sum256([]byte(k.url))
-	pacers.Lock()
-	defer pacers.Unlock()
-	p, ok := pacers.m[h]
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p, ok := ps.m[h]
 	if ok {
 		return p
 	}
-	if len(pacers.m) >= pacerSweep {
+	if len(ps.m) >= pacerSweep {
 		t := now()
-		for kh, q := range pacers.m {
+		for kh, q := range ps.m {
 			q.mu.Lock()
 			idle := len(q.sent) == 0 || t.Sub(q.sent[len(q.sent)-1]) >= q.window
 			q.mu.Unlock()
 			if idle {
-				delete(pacers.m, kh)
+				delete(ps.m, kh)
 			}
 		}
 	}
 	p = &pacer{n: k.n, window: k.window}
-	pacers.m[h] = p
+	ps.m[h] = p
 	return p
+}
+
+// len is the number of pacers in the table.
+func (ps *Pacers) len() int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return len(ps.m)
 }

@@ -48,7 +48,10 @@ func New(typ string, entry map[string]any, o Options) (Notifier, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &robot{tmpl: o.Template, log: o.Logger, now: o.Now, sent: newSentCache()}
+	if o.Pacers == nil {
+		o.Pacers = NewPacers()
+	}
+	r := &robot{tmpl: o.Template, log: o.Logger, now: o.Now, sent: newSentCache(), pacers: o.Pacers}
 	var c *common
 	switch typ {
 	case "dingtalk":
