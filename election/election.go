@@ -8,14 +8,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
 // Config configures an Elector.
 type Config struct {
-	Client    kubernetes.Interface
+	Client    coordinationv1client.CoordinationV1Interface
 	Namespace string
 	// Name is the Lease's name.
 	Name string
@@ -129,7 +129,7 @@ func (e *Elector) Run(ctx context.Context) {
 	lock := &observingLock{
 		Interface: &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Namespace: e.cfg.Namespace, Name: e.cfg.Name},
-			Client:     e.cfg.Client.CoordinationV1(),
+			Client:     e.cfg.Client,
 			LockConfig: resourcelock.ResourceLockConfig{Identity: e.cfg.Identity},
 		},
 		observe: e.observe,

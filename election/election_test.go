@@ -150,7 +150,7 @@ func startReplica(t *testing.T, client kubernetes.Interface, id string, d timing
 	t.Helper()
 	r := &replica{id: id, gauge: newGauge(), done: make(chan struct{})}
 	r.e = New(Config{
-		Client:        client,
+		Client:        client.CoordinationV1(),
 		Namespace:     leaseNamespace,
 		Name:          leaseName,
 		Identity:      id,

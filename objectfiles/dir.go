@@ -1,8 +1,9 @@
 // Package objectfiles is local mode's data source: the Namespace, Secret
-// and ConfigMap objects of a directory's YAML and JSON files, applied to an
-// in-memory clientset and watched for changes, so that the informers and
-// the tenancy rules work exactly as against a cluster. It also reads the
-// same files for the commands that check them (tenancy.Check).
+// and ConfigMap objects of a directory's YAML and JSON files, held in a
+// Feed that informers list and watch as they would an API server, and
+// reloaded when the files change, so that the informers and the tenancy
+// rules work exactly as against a cluster. It also reads the same files
+// for the commands that check them (tenancy.Check).
 package objectfiles
 
 import (
@@ -22,21 +23,17 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/amtenant/amtenant/tenancy"
 )
 
 // Dir loads Namespace, Secret and ConfigMap objects from the YAML and JSON
-// files of a directory into a clientset (in local mode, an in-memory one), so that
-// the informers and the rules work exactly as against a cluster.
+// files of a directory into a Feed.
 type Dir struct {
 	path      string
 	namespace string // for objects without one, as kubectl would use
-	client    kubernetes.Interface
+	feed      *Feed
 	log       *slog.Logger
 
 	// files holds the last good objects of each file: a file that stops
@@ -68,11 +65,11 @@ func add(os *tenancy.Objects, o object) {
 
 // NewDir returns a loader for path. Objects without a namespace go to
 // defaultNamespace.
-func NewDir(path, defaultNamespace string, client kubernetes.Interface, log *slog.Logger) *Dir {
+func NewDir(path, defaultNamespace string, feed *Feed, log *slog.Logger) *Dir {
 	return &Dir{
 		path:      path,
 		namespace: defaultNamespace,
-		client:    client,
+		feed:      feed,
 		log:       log,
 		files:     map[string][]object{},
 		fileErrs:  map[string]string{},
@@ -87,14 +84,15 @@ func (d *Dir) Load(ctx context.Context) error {
 	if err := d.scan(); err != nil {
 		return err
 	}
-	return d.apply(ctx)
+	d.apply()
+	return nil
 }
 
 // Read reads the directory's objects exactly as --objects.dir does
 // (unreadable files skipped, the later file's object winning), without a
 // clientset: for commands that run beside the sidecar.
 func Read(path, defaultNamespace string) (tenancy.Objects, error) {
-	d := NewDir(path, defaultNamespace, nil, slog.New(slog.DiscardHandler))
+	d := NewDir(path, defaultNamespace, NewFeed(), slog.New(slog.DiscardHandler))
 	if err := d.scan(); err != nil {
 		return tenancy.Objects{}, err
 	}
@@ -288,95 +286,44 @@ func (d *Dir) objects() map[objectKey]object {
 	return want
 }
 
-// apply makes the clientset hold exactly the objects of the files.
-func (d *Dir) apply(ctx context.Context) error {
+// apply makes the feed hold exactly the objects of the files.
+func (d *Dir) apply() {
 	want := d.objects()
-	var errs []error
 	for k, o := range want {
-		if err := d.upsert(ctx, o); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s/%s: %w", k.kind, k.namespace, k.name, err))
-			continue
-		}
+		d.upsert(o)
 		d.applied[k] = true
 	}
 	for k := range d.applied {
-		if _, ok := want[k]; ok {
-			continue
+		if _, ok := want[k]; !ok {
+			d.feed.delete(k)
+			delete(d.applied, k)
 		}
-		var err error
-		switch k.kind {
-		case "Namespace":
-			err = d.client.CoreV1().Namespaces().Delete(ctx, k.name, metav1.DeleteOptions{})
-		case "Secret":
-			err = d.client.CoreV1().Secrets(k.namespace).Delete(ctx, k.name, metav1.DeleteOptions{})
-		case "ConfigMap":
-			err = d.client.CoreV1().ConfigMaps(k.namespace).Delete(ctx, k.name, metav1.DeleteOptions{})
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
-			continue
-		}
-		delete(d.applied, k)
 	}
-	return errors.Join(errs...)
 }
 
-func (d *Dir) upsert(ctx context.Context, o object) error {
+// upsert stores o unless the feed holds it already as the files say it
+// (labels, annotations, data): an unchanged file changes nothing.
+func (d *Dir) upsert(o object) {
+	cur := d.feed.get(o.key)
 	switch {
 	case o.namespace != nil:
-		api := d.client.CoreV1().Namespaces()
-		cur, err := api.Get(ctx, o.key.name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			_, err = api.Create(ctx, o.namespace, metav1.CreateOptions{})
-			return err
+		if c, ok := cur.(*corev1.Namespace); ok && reflect.DeepEqual(c.Labels, o.namespace.Labels) {
+			return
 		}
-		if err != nil {
-			return err
-		}
-		if reflect.DeepEqual(cur.Labels, o.namespace.Labels) {
-			return nil
-		}
-		next := cur.DeepCopy()
-		next.Labels = o.namespace.Labels
-		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
-		return err
+		d.feed.set(o.key, o.namespace.DeepCopy())
 	case o.secret != nil:
-		api := d.client.CoreV1().Secrets(o.key.namespace)
-		cur, err := api.Get(ctx, o.key.name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			_, err = api.Create(ctx, o.secret, metav1.CreateOptions{})
-			return err
+		if c, ok := cur.(*corev1.Secret); ok && reflect.DeepEqual(c.Labels, o.secret.Labels) &&
+			reflect.DeepEqual(c.Annotations, o.secret.Annotations) && reflect.DeepEqual(c.Data, o.secret.Data) {
+			return
 		}
-		if err != nil {
-			return err
-		}
-		if reflect.DeepEqual(cur.Labels, o.secret.Labels) && reflect.DeepEqual(cur.Annotations, o.secret.Annotations) && reflect.DeepEqual(cur.Data, o.secret.Data) {
-			return nil
-		}
-		next := cur.DeepCopy()
-		next.Labels, next.Annotations, next.Data = o.secret.Labels, o.secret.Annotations, o.secret.Data
-		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
-		return err
+		d.feed.set(o.key, o.secret.DeepCopy())
 	case o.configMap != nil:
-		api := d.client.CoreV1().ConfigMaps(o.key.namespace)
-		cur, err := api.Get(ctx, o.key.name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			_, err = api.Create(ctx, o.configMap, metav1.CreateOptions{})
-			return err
+		if c, ok := cur.(*corev1.ConfigMap); ok && reflect.DeepEqual(c.Labels, o.configMap.Labels) && reflect.DeepEqual(c.Annotations, o.configMap.Annotations) &&
+			reflect.DeepEqual(c.Data, o.configMap.Data) && reflect.DeepEqual(c.BinaryData, o.configMap.BinaryData) {
+			return
 		}
-		if err != nil {
-			return err
-		}
-		if reflect.DeepEqual(cur.Labels, o.configMap.Labels) && reflect.DeepEqual(cur.Annotations, o.configMap.Annotations) &&
-			reflect.DeepEqual(cur.Data, o.configMap.Data) && reflect.DeepEqual(cur.BinaryData, o.configMap.BinaryData) {
-			return nil
-		}
-		next := cur.DeepCopy()
-		next.Labels, next.Annotations, next.Data, next.BinaryData = o.configMap.Labels, o.configMap.Annotations, o.configMap.Data, o.configMap.BinaryData
-		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
-		return err
+		d.feed.set(o.key, o.configMap.DeepCopy())
 	}
-	return nil
 }
 
 // Watch reloads the directory whenever it changes, until ctx is done.

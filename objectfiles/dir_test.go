@@ -15,7 +15,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/channel"
@@ -25,18 +24,18 @@ import (
 
 const dirDefaultNamespace = "monitoring"
 
-// dirEnv is a Dir on a temporary directory and a fake clientset.
+// dirEnv is a Dir on a temporary directory and its feed.
 type dirEnv struct {
 	path   string
-	client *fake.Clientset
+	feed   *Feed
 	dir    *Dir
 	log    *testutil.Buffer
 }
 
 func newDirEnv(t *testing.T) *dirEnv {
 	t.Helper()
-	e := &dirEnv{path: t.TempDir(), client: fake.NewClientset(), log: &testutil.Buffer{}}
-	e.dir = NewDir(e.path, dirDefaultNamespace, e.client, slog.New(slog.NewTextHandler(e.log, nil)))
+	e := &dirEnv{path: t.TempDir(), feed: NewFeed(), log: &testutil.Buffer{}}
+	e.dir = NewDir(e.path, dirDefaultNamespace, e.feed, slog.New(slog.NewTextHandler(e.log, nil)))
 	return e
 }
 
@@ -67,13 +66,14 @@ func (e *dirEnv) load(t *testing.T) {
 	}
 }
 
-// secrets returns the clientset's Secrets by "namespace/name".
+// secrets returns the feed's Secrets by "namespace/name".
 func (e *dirEnv) secrets(t *testing.T) map[string]corev1.Secret {
 	t.Helper()
-	list, err := e.client.CoreV1().Secrets("").List(context.Background(), metav1.ListOptions{})
+	obj, err := e.feed.ListerWatcher("secrets", "", "").List(metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	list := obj.(*corev1.SecretList)
 	out := map[string]corev1.Secret{}
 	for _, s := range list.Items {
 		out[s.Namespace+"/"+s.Name] = s
@@ -81,13 +81,14 @@ func (e *dirEnv) secrets(t *testing.T) map[string]corev1.Secret {
 	return out
 }
 
-// namespaces returns the clientset's Namespaces by name.
+// namespaces returns the feed's Namespaces by name.
 func (e *dirEnv) namespaces(t *testing.T) map[string]corev1.Namespace {
 	t.Helper()
-	list, err := e.client.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
+	obj, err := e.feed.ListerWatcher("namespaces", "", "").List(metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	list := obj.(*corev1.NamespaceList)
 	out := map[string]corev1.Namespace{}
 	for _, n := range list.Items {
 		out[n.Name] = n
@@ -284,7 +285,7 @@ func TestDirLoad(t *testing.T) {
 }
 
 func TestDirLoadMissingDirectory(t *testing.T) {
-	d := NewDir(filepath.Join(t.TempDir(), "nope"), dirDefaultNamespace, fake.NewClientset(), slog.New(slog.DiscardHandler))
+	d := NewDir(filepath.Join(t.TempDir(), "nope"), dirDefaultNamespace, NewFeed(), slog.New(slog.DiscardHandler))
 	if err := d.Load(t.Context()); err == nil {
 		t.Fatal("Load of a missing directory: got no error")
 	}
@@ -406,9 +407,7 @@ func TestDirRemoveFile(t *testing.T) {
 		t.Errorf("namespaces = %q, want none", got)
 	}
 	// An object deleted behind the loader's back is not an error.
-	if err := e.client.CoreV1().Secrets("team-b").Delete(t.Context(), "json", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	e.feed.delete(objectKey{"Secret", "team-b", "json"})
 	e.remove(t, "b.json")
 	e.load(t)
 	if got := e.secrets(t); len(got) != 0 {
@@ -541,8 +540,8 @@ func TestDirWatch(t *testing.T) {
 	// Watch gives no sign that it is watching; write until it notices.
 	has := func(id, url string) func() bool {
 		return func() bool {
-			s, err := e.client.CoreV1().Secrets(dirDefaultNamespace).Get(context.Background(), strings.TrimPrefix(id, dirDefaultNamespace+"/"), metav1.GetOptions{})
-			return err == nil && string(s.Data["url"]) == url
+			s, ok := e.secrets(t)[id]
+			return ok && string(s.Data["url"]) == url
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -561,8 +560,8 @@ func TestDirWatch(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, "edit loaded", has("monitoring/second", "http://edited"))
 	e.remove(t, "a.yaml")
 	testutil.Eventually(t, 5*time.Second, "removal loaded", func() bool {
-		_, err := e.client.CoreV1().Secrets(dirDefaultNamespace).Get(context.Background(), "first", metav1.GetOptions{})
-		return err != nil
+		_, ok := e.secrets(t)[dirDefaultNamespace+"/first"]
+		return !ok
 	})
 }
 
@@ -576,13 +575,13 @@ func TestDirWatchResync(t *testing.T) {
 	go func() { done <- e.dir.Watch(ctx, 50*time.Millisecond) }()
 	defer func() { cancel(); <-done }()
 	testutil.Eventually(t, 5*time.Second, "resync loaded the file", func() bool {
-		_, err := e.client.CoreV1().Secrets(dirDefaultNamespace).Get(context.Background(), "early", metav1.GetOptions{})
-		return err == nil
+		_, ok := e.secrets(t)[dirDefaultNamespace+"/early"]
+		return ok
 	})
 }
 
 func TestDirWatchMissingDirectory(t *testing.T) {
-	d := NewDir(filepath.Join(t.TempDir(), "nope"), dirDefaultNamespace, fake.NewClientset(), slog.New(slog.DiscardHandler))
+	d := NewDir(filepath.Join(t.TempDir(), "nope"), dirDefaultNamespace, NewFeed(), slog.New(slog.DiscardHandler))
 	if err := d.Watch(t.Context(), time.Hour); err == nil {
 		t.Fatal("Watch of a missing directory: got no error")
 	}
@@ -594,7 +593,7 @@ func TestDirFeedsController(t *testing.T) {
 	e := newDirEnv(t)
 	e.write(t, "objects.yaml", objectsYAML)
 	e.load(t)
-	inf := tenancy.NewInformers(e.client, dirDefaultNamespace, true, 0)
+	inf := tenancy.NewInformers(e.feed.ListerWatcher, dirDefaultNamespace, true, 0)
 	b := &recBuilder{applied: map[string]channel.Spec{}}
 	cfg := tenancy.Config{Namespace: dirDefaultNamespace, NamespaceTenantLabel: tenancy.LabelTenant, AlertNamespaceLabel: "namespace",
 		GroupWait: 10 * time.Second, RepeatInterval: 4 * time.Hour}

@@ -46,7 +46,7 @@ func newCtrlEnv(t *testing.T, objs ...runtime.Object) *ctrlEnv {
 		d:      &recDeliverer{},
 		rep:    &recReporter{},
 	}
-	e.inf = NewInformers(e.client, testNamespace, true, 0)
+	e.inf = NewInformers(CoreListerWatchers(fakeCore{e.client.CoreV1()}), testNamespace, true, 0)
 	var err error
 	e.ctrl, err = NewController(testConfig(), e.inf.Namespaces, e.inf.Secrets, e.inf.Globals, e.b, e.rep, slog.New(slog.DiscardHandler), e.d)
 	if err != nil {
@@ -576,7 +576,7 @@ func TestControllerGlobal(t *testing.T) {
 			global("team-a", "aaa-global", "smtp_from: tenant@example.com"),
 			global(testNamespace, "zzz-global", "smtp_from: admin@example.com"),
 		)
-		inf := NewInformers(client, testNamespace, true, 0)
+		inf := NewInformers(CoreListerWatchers(fakeCore{client.CoreV1()}), testNamespace, true, 0)
 		inf.Globals = coreinformers.NewFilteredSecretInformer(client, metav1.NamespaceAll, 0, cache.Indexers{},
 			func(o *metav1.ListOptions) { o.LabelSelector = LabelGlobal })
 		b := newRecBuilder()
@@ -760,7 +760,7 @@ func TestControllerTenantOf(t *testing.T) {
 
 func TestControllerTenantLabelFromConfig(t *testing.T) {
 	client := fake.NewClientset(newNamespace("team-a", map[string]string{"example.com/team": "alpha", LabelTenant: "ignored"}))
-	inf := NewInformers(client, testNamespace, true, 0)
+	inf := NewInformers(CoreListerWatchers(fakeCore{client.CoreV1()}), testNamespace, true, 0)
 	cfg := testConfig()
 	cfg.NamespaceTenantLabel = "example.com/team"
 	c, err := NewController(cfg, inf.Namespaces, inf.Secrets, inf.Globals, newRecBuilder(), &recReporter{}, slog.New(slog.DiscardHandler), &recDeliverer{})

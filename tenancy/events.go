@@ -4,7 +4,6 @@ import (
 	"log/slog"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
@@ -18,17 +17,17 @@ type EventReporter struct {
 	recorder record.EventRecorder
 }
 
-// NewEventReporter returns a reporter writing Events through client. The
+// NewEventReporter returns a reporter writing Events through events. The
 // broadcaster's correlator rate-limits and aggregates them, so a broken
 // Secret reprocessed in a loop cannot flood the API server. stop shuts it
 // down.
-func NewEventReporter(client kubernetes.Interface, host string, log *slog.Logger) (r *EventReporter, stop func()) {
+func NewEventReporter(events typedcorev1.EventsGetter, host string, log *slog.Logger) (r *EventReporter, stop func()) {
 	b := record.NewBroadcasterWithCorrelatorOptions(record.CorrelatorOptions{
 		// At most one Event per object every 10 s on average, bursts of 5.
 		QPS:       0.1,
 		BurstSize: 5,
 	})
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: events.Events("")})
 	rec := b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "amtenant", Host: host})
 	return &EventReporter{log: log, recorder: rec}, b.Shutdown
 }

@@ -15,7 +15,7 @@ import (
 
 func TestEventReporter(t *testing.T) {
 	client := fake.NewClientset()
-	rep, stop := NewEventReporter(client, "pod-0", slog.New(slog.DiscardHandler))
+	rep, stop := NewEventReporter(client.CoreV1(), "pod-0", slog.New(slog.DiscardHandler))
 	defer stop()
 	s := newChannel("team-a", "slack")
 	rep.Report(s, true, ReasonInvalidChannel, "team-a/slack: slack_configs[0]: no Slack API URL")

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/amtenant/amtenant/alert"
@@ -389,3 +390,9 @@ func parseObjects(t *testing.T, raw, defaultNamespace string) Objects {
 		}
 	}
 }
+
+// fakeCore is a fake clientset's core client as CoreListerWatchers needs
+// it: saying, as the clientset does, that it has no streaming lists.
+type fakeCore struct{ corev1client.CoreV1Interface }
+
+func (fakeCore) IsWatchListSemanticsUnSupported() bool { return true }

@@ -1,12 +1,14 @@
 package tenancy
 
 import (
+	"context"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
@@ -39,22 +41,69 @@ func secretsNamespace(namespace string, tenantSecrets bool) string {
 	return namespace
 }
 
-// NewInformers returns informers on client, with full Namespace objects;
-// local mode uses it with an in-memory clientset. Secrets are selected by
-// label on the server, so no other Secret is ever listed or cached; the
-// global Secret is only looked for in the sidecar's own namespace.
-func NewInformers(client kubernetes.Interface, namespace string, tenantSecrets bool, resync time.Duration) Informers {
+// ListerWatchers makes the list and watch of one resource ("namespaces",
+// "secrets" or "configmaps") in namespace ("" for all) whose labels match
+// selector: from the API server (CoreListerWatchers) or, in local mode,
+// from files (objectfiles.Feed).
+type ListerWatchers func(resource, namespace, selector string) cache.ListerWatcher
+
+// CoreListerWatchers lists and watches through the core API group's
+// client: only that group's client and types are linked in, not every API
+// group's (a clientset's).
+func CoreListerWatchers(core corev1client.CoreV1Interface) ListerWatchers {
+	return func(resource, namespace, selector string) cache.ListerWatcher {
+		sel := func(o *metav1.ListOptions) { o.LabelSelector = selector }
+		var lw *cache.ListWatch
+		switch resource {
+		case "namespaces":
+			api := core.Namespaces()
+			lw = listWatch(sel, api.List, api.Watch)
+		case "secrets":
+			api := core.Secrets(namespace)
+			lw = listWatch(sel, api.List, api.Watch)
+		default:
+			api := core.ConfigMaps(namespace)
+			lw = listWatch(sel, api.List, api.Watch)
+		}
+		// As client-go's informers do: a client without streaming lists
+		// (a fake one) is listed, then watched.
+		return cache.ToListWatcherWithWatchListSemantics(lw, core)
+	}
+}
+
+func listWatch[L runtime.Object](sel func(*metav1.ListOptions), list func(context.Context, metav1.ListOptions) (L, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			sel(&o)
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			sel(&o)
+			return watchFn(ctx, o)
+		},
+	}
+}
+
+// NewInformers returns informers on lw, with full Namespace objects (local
+// mode). Secrets are selected by label on the server, so no other Secret
+// is ever listed or cached; the global Secret is only looked for in the
+// sidecar's own namespace.
+func NewInformers(lw ListerWatchers, namespace string, tenantSecrets bool, resync time.Duration) Informers {
+	inform := func(resource, ns, selector string, obj runtime.Object) cache.SharedIndexInformer {
+		return cache.NewSharedIndexInformer(lw(resource, ns, selector), obj, resync, cache.Indexers{})
+	}
 	inf := Informers{
-		Namespaces: coreinformers.NewNamespaceInformer(client, resync, cache.Indexers{}),
-		Secrets:    coreinformers.NewFilteredSecretInformer(client, secretsNamespace(namespace, tenantSecrets), resync, cache.Indexers{}, byLabel(LabelChannel)),
-		Globals:    coreinformers.NewFilteredSecretInformer(client, namespace, resync, cache.Indexers{}, byLabel(LabelGlobal)),
+		Namespaces: inform("namespaces", "", "", &corev1.Namespace{}),
+		Secrets:    inform("secrets", secretsNamespace(namespace, tenantSecrets), LabelChannel, &corev1.Secret{}),
+		Globals:    inform("secrets", namespace, LabelGlobal, &corev1.Secret{}),
 	}
 	if tenantSecrets {
 		// One informer per kind, each selected by its label on the server:
 		// no other ConfigMap is ever listed or cached.
-		inf.Silences = coreinformers.NewFilteredConfigMapInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, byLabel(policy.LabelSilence))
-		inf.Inhibits = coreinformers.NewFilteredConfigMapInformer(client, metav1.NamespaceAll, resync, cache.Indexers{}, byLabel(policy.LabelInhibit))
-		inf.Limits = coreinformers.NewFilteredConfigMapInformer(client, namespace, resync, cache.Indexers{}, byLabel(LabelLimits))
+		inf.Silences = inform("configmaps", metav1.NamespaceAll, policy.LabelSilence, &corev1.ConfigMap{})
+		inf.Inhibits = inform("configmaps", metav1.NamespaceAll, policy.LabelInhibit, &corev1.ConfigMap{})
+		inf.Limits = inform("configmaps", namespace, LabelLimits, &corev1.ConfigMap{})
 	}
 	return inf
 }
@@ -62,8 +111,8 @@ func NewInformers(client kubernetes.Interface, namespace string, tenantSecrets b
 // NewClusterInformers returns the informers for Kubernetes mode. Namespaces
 // are watched as metadata only: their labels are all the sidecar needs, and
 // a cluster may have thousands of them.
-func NewClusterInformers(client kubernetes.Interface, meta metadata.Interface, namespace string, tenantSecrets bool, resync time.Duration) Informers {
-	inf := NewInformers(client, namespace, tenantSecrets, resync)
+func NewClusterInformers(core corev1client.CoreV1Interface, meta metadata.Interface, namespace string, tenantSecrets bool, resync time.Duration) Informers {
+	inf := NewInformers(CoreListerWatchers(core), namespace, tenantSecrets, resync)
 	inf.Namespaces = metadatainformer.NewFilteredMetadataInformer(meta, corev1.SchemeGroupVersion.WithResource("namespaces"),
 		metav1.NamespaceAll, resync, cache.Indexers{}, nil).Informer()
 	return inf

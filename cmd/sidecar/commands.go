@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/amtenant/amtenant/objectfiles"
@@ -185,22 +185,22 @@ func readFromCluster(ctx context.Context, o *Options, ns, name string) ([]*corev
 	if err != nil {
 		return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	s, err := core.Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("get Secret %s/%s: %w", ns, name, err)
 	}
 	secrets := []*corev1.Secret{s}
-	if globals, err := client.CoreV1().Secrets(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: tenancy.LabelGlobal}); err == nil {
+	if globals, err := core.Secrets(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: tenancy.LabelGlobal}); err == nil {
 		for i := range globals.Items {
 			secrets = append(secrets, &globals.Items[i])
 		}
 	}
 	var namespaces []*corev1.Namespace
-	if n, err := client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+	if n, err := core.Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
 		namespaces = append(namespaces, n)
 	}
 	return namespaces, secrets, nil

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/kubernetes"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/amtenant/amtenant/election"
@@ -62,7 +62,7 @@ func newElector(o *Options, src *source, leader prometheus.Gauge, log *slog.Logg
 	// A hanging request must not outlast the renew deadline.
 	cfg.Timeout = o.LeaderElectRenewDeadline
 	cfg.UserAgent += " leader-election"
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := coordinationv1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("leader election client: %w", err)
 	}

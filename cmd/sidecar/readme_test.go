@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/amtenant/amtenant/internal/testutil"
 	"github.com/amtenant/amtenant/objectfiles"
@@ -56,11 +55,11 @@ func TestREADMEExamples(t *testing.T) {
 	tmpl.ExternalURL, _ = url.Parse("http://alertmanager.example")
 	cidrs, _ := senders.ParseCIDRs(senders.DefaultDenyCIDRs)
 	mgr := senders.NewManager(senders.Options{Template: tmpl, Guard: senders.NewGuard(cidrs)}, nil)
-	client := fake.NewClientset()
-	if err := objectfiles.NewDir(dir, "monitoring", client, log).Load(ctx); err != nil {
+	feed := objectfiles.NewFeed()
+	if err := objectfiles.NewDir(dir, "monitoring", feed, log).Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	inf := tenancy.NewInformers(client, "monitoring", true, 0)
+	inf := tenancy.NewInformers(feed.ListerWatcher, "monitoring", true, 0)
 	rep := &recordingReporter{got: map[string]string{}}
 	ctrl, err := tenancy.NewController(tenancy.Config{
 		Namespace: "monitoring", NamespaceTenantLabel: "amtenant.io/tenant", AlertNamespaceLabel: "namespace",
