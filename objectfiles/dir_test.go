@@ -26,10 +26,10 @@ const dirDefaultNamespace = "monitoring"
 
 // dirEnv is a Dir on a temporary directory and its feed.
 type dirEnv struct {
-	path   string
-	feed   *Feed
-	dir    *Dir
-	log    *testutil.Buffer
+	path string
+	feed *Feed
+	dir  *Dir
+	log  *testutil.Buffer
 }
 
 func newDirEnv(t *testing.T) *dirEnv {
