@@ -246,6 +246,7 @@ func run(sigCtx context.Context, o *Options, logger *slog.Logger) error {
 		"mode", mode(o), "namespace", o.Namespace, "web", ln.Addr().String())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
+	go releaseAfterStart(ctx, func() bool { return ctrl.HasSynced() && !p.LastSuccess().IsZero() }, logger.With("component", "memory"))
 	if saver != nil {
 		go saver.Run(ctx)
 	}

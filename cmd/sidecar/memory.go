@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 )
 
 // defaultGCPercent is the garbage collector's target unless GOGC is set.
@@ -20,4 +23,27 @@ func setGCPercent(log *slog.Logger) {
 	}
 	debug.SetGCPercent(defaultGCPercent)
 	log.Debug("Garbage collector target set", "gogc", defaultGCPercent)
+}
+
+// releaseAfterStart releases the binary's start-up pages
+// (releaseStartupPages) once started holds: the channels are built and a
+// poll was routed, so that what steady work uses has been touched again.
+func releaseAfterStart(ctx context.Context, started func() bool, log *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for !started() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	released, err := releaseStartupPages()
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+	case err != nil:
+		log.Warn("Could not release the binary's start-up pages; the RSS stays higher, nothing else changes", "err", err)
+	default:
+		log.Debug("Released the binary's start-up pages", "mapped_mib", released>>20)
+	}
 }

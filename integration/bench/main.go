@@ -578,7 +578,13 @@ func writeObjects(dir, sinkURL string, n int) error {
 		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-%03d}\n", i)
 		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Secret\nmetadata: {name: hook, namespace: team-%03d, labels: {amtenant.io/channel: \"\"}}\nstringData: {type: webhook, url: \"%s/t/%03d\"}\n", i, sinkURL, i)
 	}
-	fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Secret\nmetadata: {name: all, namespace: monitoring, labels: {amtenant.io/channel: \"\", amtenant.io/scope: all}}\nstringData: {type: webhook, url: \"%s/all\", max_alerts: \"50\"}\n", sinkURL)
+	// Beside tenant channels, the admin channel's messages carry at most 50
+	// alerts; alone, it carries them all, which the storm counts.
+	maxAlerts := ", max_alerts: \"50\""
+	if n == 0 {
+		maxAlerts = ""
+	}
+	fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Secret\nmetadata: {name: all, namespace: monitoring, labels: {amtenant.io/channel: \"\", amtenant.io/scope: all}}\nstringData: {type: webhook, url: \"%s/all\"%s}\n", sinkURL, maxAlerts)
 	return os.WriteFile(filepath.Join(dir, "objects.yaml"), []byte(b.String()), 0o600)
 }
 
