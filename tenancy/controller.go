@@ -80,7 +80,6 @@ type Controller struct {
 	silences, inhibits cache.SharedIndexInformer
 
 	mu       sync.Mutex
-	applied  map[string]bool   // channels the builder holds
 	broken   map[string]string // channels whose latest version is invalid, and why
 	reported map[string]string // last report per object, to report changes only
 	synced   bool
@@ -117,7 +116,6 @@ func NewController(cfg Config, namespaces, secrets, globals cache.SharedIndexInf
 		log:        log,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "amtenant-channels"}),
-		applied:  map[string]bool{},
 		broken:   map[string]string{},
 		refused:  map[string]string{},
 		reported: map[string]string{},
@@ -376,7 +374,6 @@ func (c *Controller) syncSecret(key string) bool {
 		return false
 	}
 	c.mu.Lock()
-	c.applied[key] = true
 	delete(c.broken, key)
 	c.mu.Unlock()
 	c.router.set(cl.binding)
@@ -391,18 +388,15 @@ func (c *Controller) syncSecret(key string) bool {
 }
 
 // invalid reports a broken channel. If an earlier version was built, the
-// builder keeps it delivering and its routing is kept too.
+// builder keeps it delivering and its routing (the router's binding) is
+// kept too; if none was, there is no binding.
 func (c *Controller) invalid(s *corev1.Secret, key, msg string) {
 	if !strings.HasPrefix(msg, key) {
 		msg = key + ": " + msg
 	}
 	c.mu.Lock()
-	kept := c.applied[key]
 	c.broken[key] = msg
 	c.mu.Unlock()
-	if !kept {
-		c.router.remove(key)
-	}
 	c.reportOnce(s, key, true, ReasonInvalidChannel, msg)
 }
 
@@ -413,7 +407,6 @@ func (c *Controller) refuse(s *corev1.Secret, key, msg string) {
 	c.builder.Refuse(key, SecretData(s))
 	c.router.remove(key)
 	c.mu.Lock()
-	delete(c.applied, key)
 	c.broken[key] = msg
 	c.mu.Unlock()
 	c.reportOnce(s, key, true, ReasonInvalidChannel, msg)
@@ -427,10 +420,8 @@ func (c *Controller) markLimitsDirty() {
 
 func (c *Controller) remove(key string) {
 	c.builder.Remove(key)
-	c.router.remove(key)
+	had := c.router.remove(key)
 	c.mu.Lock()
-	had := c.applied[key]
-	delete(c.applied, key)
 	delete(c.broken, key)
 	c.mu.Unlock()
 	c.forget(key)

@@ -29,7 +29,11 @@ type Router struct {
 	out      Deliverer
 	now      func() time.Time
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// bindings are the live channels, the one record of them in tenancy:
+	// one per channel the builder holds, from its last valid version. (The
+	// senders hold the channels themselves; the controller keeps only why
+	// a latest version is invalid, and what it last reported.)
 	bindings map[string]binding
 	policies policy.Index
 	held     heldGauge
@@ -84,10 +88,13 @@ func (r *Router) set(b binding) {
 	r.mu.Unlock()
 }
 
-func (r *Router) remove(id string) {
+// remove drops a channel's binding and reports whether it had one.
+func (r *Router) remove(id string) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, had := r.bindings[id]
 	delete(r.bindings, id)
-	r.mu.Unlock()
+	return had
 }
 
 // setPolicies replaces the tenants' policies.
