@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // TestAlertmanagerVersions runs one representative scenario against every
@@ -67,7 +69,7 @@ stringData:
 	// goes out.
 	id := am.silence(time.Hour, "alertname", "B")
 	eventually(t, 20*time.Second, "B suppressed", func() bool {
-		return metricValue(t, sc.metrics(t), `amtenant_alerts{state="suppressed"}`) == 1
+		return testutil.SeriesValue(t, sc.metrics(t), `amtenant_alerts{state="suppressed"}`) == 1
 	})
 	am.post(alert("C"))
 	am.post(resolvedAlert(start, "alertname", "A", "namespace", "team-a"))
@@ -103,11 +105,11 @@ stringData:
 	m := sc.metrics(t)
 	for _, r := range []string{"invalid", "http_error", "unreachable", "timeout"} {
 		// Only the restart may have cost polls (unreachable for a moment).
-		if n := metricValue(t, m, `amtenant_polls_total{result="`+r+`"}`); n > 0 && r != "unreachable" {
+		if n := testutil.SeriesValue(t, m, `amtenant_polls_total{result="`+r+`"}`); n > 0 && r != "unreachable" {
 			t.Errorf("%v polls failed as %s", n, r)
 		}
 	}
-	if got := metricValue(t, m, `amtenant_alerts_skipped{reason="malformed"}`); got != 0 {
+	if got := testutil.SeriesValue(t, m, `amtenant_alerts_skipped{reason="malformed"}`); got != 0 {
 		t.Errorf("%v alerts could not be read", got)
 	}
 }

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/amtenant/amtenant/internal/testutil"
 	"github.com/amtenant/amtenant/state"
 )
 
@@ -87,28 +86,13 @@ func (h *haSidecar) kill() {
 
 func (h *haSidecar) metric(name string) float64 {
 	h.t.Helper()
-	return metricValue(h.t, (&sidecar{url: h.url}).metrics(h.t), name)
+	return testutil.SeriesValue(h.t, (&sidecar{url: h.url}).metrics(h.t), name)
 }
 
 // waitPolls waits until the sidecar completed n more successful polls.
 func (h *haSidecar) waitPolls(n int) {
 	h.t.Helper()
 	(&sidecar{url: h.url}).waitPolls(h.t, n)
-}
-
-// metricValue returns the value of one series in an exposition, 0 if absent.
-func metricValue(t testing.TB, exposition, series string) float64 {
-	t.Helper()
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
-	m := re.FindStringSubmatch(exposition)
-	if m == nil {
-		return 0
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // leaderOf waits until exactly one of the replicas leads and returns it.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/amtenant/amtenant/internal/harness"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -469,7 +470,7 @@ func withFlags(base []string, extra ...string) []string {
 // successfulPolls returns the sidecar's count of successful polls.
 func (s *sidecar) successfulPolls(t testing.TB) float64 {
 	t.Helper()
-	return metricValue(t, s.metrics(t), `amtenant_polls_total{result="success"}`)
+	return testutil.SeriesValue(t, s.metrics(t), `amtenant_polls_total{result="success"}`)
 }
 
 // waitPolls waits until the sidecar has completed n more successful

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // A hostile tenant beside a healthy one, against a real Alertmanager: a
@@ -115,7 +117,7 @@ func TestHostileTenantBesideHealthyOne(t *testing.T) {
 		t.Errorf("the healthy tenant waited %s", latency)
 	}
 	eventually(t, 30*time.Second, "the oversized alert skipped", func() bool {
-		return metricValue(t, sc.metrics(t), `amtenant_alerts_skipped{reason="oversized"}`) == 1
+		return testutil.SeriesValue(t, sc.metrics(t), `amtenant_alerts_skipped{reason="oversized"}`) == 1
 	})
 	eventually(t, 30*time.Second, "the endless error body tried", func() bool { return hugeWritten.Load() > 0 })
 	sc.waitPolls(t, 10)

@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // Fair sharing on the real API server, as the manifests' ServiceAccount:
@@ -129,10 +131,10 @@ func TestKubeLimits(t *testing.T) {
 	if strings.Contains(m, "s3cretpath") {
 		t.Error("/metrics contains a channel's URL")
 	}
-	if got := metricValue(t, m, `amtenant_channel_failing{channel="k5-b/storm",tenant="k5-b"}`); got != 0 {
+	if got := testutil.SeriesValue(t, m, `amtenant_channel_failing{channel="k5-b/storm",tenant="k5-b"}`); got != 0 {
 		t.Errorf("k5-b/storm failing = %v", got)
 	}
-	if got := metricValue(t, m, `amtenant_channel_last_delivery_timestamp_seconds{channel="k5-b/storm",tenant="k5-b"}`); got < float64(start.Unix()) {
+	if got := testutil.SeriesValue(t, m, `amtenant_channel_last_delivery_timestamp_seconds{channel="k5-b/storm",tenant="k5-b"}`); got < float64(start.Unix()) {
 		t.Errorf("k5-b/storm last delivery = %v", got)
 	}
 	for _, ev := range append(c.events(t, "k5-a", "c3"), c.events(t, "k5-b", "storm")...) {

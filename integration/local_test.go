@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // objects declares two tenants (team-a in tenant alpha, team-b alone), a
@@ -264,8 +266,8 @@ func TestFailingChannelDoesNotBlockOthers(t *testing.T) {
 	}
 	// The permanent failure is counted and tried again once per group
 	// interval (1s here), never in a tight loop.
-	refused := metricValue(t, m, `amtenant_notifications_failed_total{reason="clientError",type="webhook"}`)
-	dropped := metricValue(t, m, `amtenant_notifications_dropped_total{type="webhook"}`)
+	refused := testutil.SeriesValue(t, m, `amtenant_notifications_failed_total{reason="clientError",type="webhook"}`)
+	dropped := testutil.SeriesValue(t, m, `amtenant_notifications_dropped_total{type="webhook"}`)
 	if refused < 1 || dropped != refused {
 		t.Errorf("refused %v, dropped %v: want at least one, each refusal dropped", refused, dropped)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/amtenant/amtenant/internal/testutil"
 	"github.com/amtenant/amtenant/mixin"
 )
 
@@ -66,8 +67,8 @@ stringData:
 	eventually(t, 30*time.Second, "deliveries, a retry and a drop", func() bool {
 		m := sc.metrics(t)
 		return len(s.alertsAt("/ok")) == 1 && len(s.alertsAt("/flaky")) == 1 &&
-			metricValue(t, m, `amtenant_notifications_dropped_total{type="webhook"}`) >= 1 &&
-			metricValue(t, m, `amtenant_state_saves_total{result="success"}`) > 0
+			testutil.SeriesValue(t, m, `amtenant_notifications_dropped_total{type="webhook"}`) >= 1 &&
+			testutil.SeriesValue(t, m, `amtenant_state_saves_total{result="success"}`) > 0
 	})
 
 	// The replication metrics exist with --replication.peer only: the

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/amtenant/amtenant/internal/harness"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // alertsWithNode returns "alertname[/node]/status" of every alert received
@@ -157,7 +158,7 @@ func TestKubeTenantPolicies(t *testing.T) {
 		`amtenant_tenant_policies{kind="silence",state="invalid"}`: 1,
 		`amtenant_tenant_policies{kind="inhibit",state="active"}`:  1,
 	} {
-		if got := metricValue(t, m, series); got != want {
+		if got := testutil.SeriesValue(t, m, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // With a CPU budget for Alertmanager, the sidecar spreads its polls out
@@ -29,7 +31,7 @@ func TestAdaptivePollInterval(t *testing.T) {
 	am.post(alerts...)
 	eventually(t, 20*time.Second, "the alerts delivered", func() bool { return len(s.alertsAt("/team-b")) == 500 })
 	eventually(t, 20*time.Second, "the stretched interval", func() bool {
-		return metricValue(t, sc.metrics(t), "amtenant_poll_interval_seconds") == 2
+		return testutil.SeriesValue(t, sc.metrics(t), "amtenant_poll_interval_seconds") == 2
 	})
 	if !strings.Contains(sc.proc.Log(), "Poll interval adapted to Alertmanager's cost per poll") {
 		t.Error("the adapted interval was not logged")

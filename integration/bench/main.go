@@ -174,68 +174,75 @@ func run(amBin, sidecarBin, apiserverBin, out string, window time.Duration) erro
 	return os.WriteFile(out, []byte(report), 0o644)
 }
 
-// localAdminOnly is local mode with only the admin channel: idle RSS, then
-// a 10k-alert storm's peak.
-func localAdminOnly(amBin, sidecarBin, work string) ([]result, error) {
+// local is a local-mode pair whose objects are n tenant namespaces with a
+// channel each and the admin channel, all sending to one sink, measured
+// once idle.
+type local struct {
+	*pair
+	sink      *sink
+	idle      int64
+	closeSink func()
+}
+
+func startLocal(amBin, sidecarBin, work string, n int) (*local, error) {
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		return nil, err
 	}
-	sink := newSink()
-	sinkURL, closeSink, err := serve(sink)
+	l := &local{sink: newSink()}
+	sinkURL, closeSink, err := serve(l.sink)
 	if err != nil {
 		return nil, err
 	}
-	defer closeSink()
+	l.closeSink = closeSink
 	objDir := filepath.Join(work, "objects")
-	if err := writeObjects(objDir, sinkURL, 0); err != nil {
+	if err := writeObjects(objDir, sinkURL, n); err != nil {
+		closeSink()
 		return nil, err
 	}
-	p, err := startPair(amBin, sidecarBin, work, "--objects.dir="+objDir)
+	if l.pair, err = startPair(amBin, sidecarBin, work, "--objects.dir="+objDir); err != nil {
+		closeSink()
+		return nil, err
+	}
+	if l.idle, err = settledRSS(l.scURL, l.sc.Pid()); err != nil {
+		l.stop()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *local) stop() {
+	l.pair.stop()
+	l.closeSink()
+}
+
+// localAdminOnly is local mode with only the admin channel: idle RSS, then
+// a 10k-alert storm's peak.
+func localAdminOnly(amBin, sidecarBin, work string) ([]result, error) {
+	l, err := startLocal(amBin, sidecarBin, work, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer p.stop()
-	idle, err := settledRSS(p.scURL, p.sc.Pid())
-	if err != nil {
-		return nil, err
-	}
+	defer l.stop()
 	alerts := gen(0, 10000, time.Now().Add(-time.Minute))
-	if _, err := storm(p, sink, alerts, sink.adminAlerts); err != nil {
+	if _, err := storm(l.pair, alerts, l.sink.adminAlerts); err != nil {
 		return nil, err
 	}
 	return []result{
-		{"idle RSS, local mode, 1 admin channel", mib(idle), "≤ 40 MiB"},
-		{"peak RSS, 10k alerts, 1 admin channel (local mode)", mib(rss(p.sc.Pid(), "VmHWM")), "≤ 64 MiB"},
+		{"idle RSS, local mode, 1 admin channel", mib(l.idle), "≤ 40 MiB"},
+		{"peak RSS, 10k alerts, 1 admin channel (local mode)", mib(rss(l.sc.Pid(), "VmHWM")), "≤ 64 MiB"},
 	}, nil
 }
 
 // localTenants is the main local-mode run: 100 tenant channels and the
 // admin channel, at 10k and then 50k alerts.
 func localTenants(amBin, sidecarBin, work string, window time.Duration) ([]result, error) {
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		return nil, err
-	}
-	sink := newSink()
-	sinkURL, closeSink, err := serve(sink)
+	l, err := startLocal(amBin, sidecarBin, work, tenants)
 	if err != nil {
 		return nil, err
 	}
-	defer closeSink()
-	objDir := filepath.Join(work, "objects")
-	if err := writeObjects(objDir, sinkURL, tenants); err != nil {
-		return nil, err
-	}
-	p, err := startPair(amBin, sidecarBin, work, "--objects.dir="+objDir)
-	if err != nil {
-		return nil, err
-	}
-	defer p.stop()
-	idle, err := settledRSS(p.scURL, p.sc.Pid())
-	if err != nil {
-		return nil, err
-	}
-	res := []result{{"idle RSS, local mode, 100 tenant channels + 1 admin", mib(idle), ""}}
-	rows, err := underLoad(p, sink, "local mode", window, true)
+	defer l.stop()
+	res := []result{{"idle RSS, local mode, 100 tenant channels + 1 admin", mib(l.idle), ""}}
+	rows, err := underLoad(l.pair, l.sink, "local mode", window, true)
 	return append(res, rows...), err
 }
 
@@ -323,7 +330,7 @@ func settledRSS(scURL string, pid int) (int64, error) {
 
 // storm posts alerts and waits until delivered() counts them all; it
 // returns how long that took.
-func storm(p *pair, sink *sink, alerts []alertJSON, delivered func() int) (time.Duration, error) {
+func storm(p *pair, alerts []alertJSON, delivered func() int) (time.Duration, error) {
 	begin := time.Now()
 	stopPeak := make(chan struct{})
 	peakDone := make(chan struct{})
@@ -365,7 +372,7 @@ func storm(p *pair, sink *sink, alerts []alertJSON, delivered func() int) (time.
 func underLoad(p *pair, sink *sink, mode string, window time.Duration, latency bool) ([]result, error) {
 	fmt.Printf("%s: posting a 10k-alert storm over 100 tenants...\n", mode)
 	alerts := gen(0, 10000, time.Now().Add(-time.Minute))
-	took, err := storm(p, sink, alerts, sink.tenantAlerts)
+	took, err := storm(p, alerts, sink.tenantAlerts)
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +420,7 @@ func underLoad(p *pair, sink *sink, mode string, window time.Duration, latency b
 
 	fmt.Printf("%s: posting 40k more alerts...\n", mode)
 	more := gen(10000, 40000, time.Now().Add(-time.Minute))
-	if _, err := storm(p, sink, more, func() int { return sink.tenantAlerts() - len(alerts) }); err != nil {
+	if _, err := storm(p, more, func() int { return sink.tenantAlerts() - len(alerts) }); err != nil {
 		return nil, err
 	}
 	all := append(alerts, more...)
