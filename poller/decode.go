@@ -270,12 +270,17 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 	}
 
 	var fp string
+	var prev *cached // the last poll's alert of this fingerprint, if any
 	if len(sp.fingerprint) > 0 && sp.fingerprint[0] == '"' {
 		b, err := unquote(sp.fingerprint)
 		if err != nil {
 			return "", err
 		}
-		fp = d.str(b)
+		if prev = d.prev[string(b)]; prev != nil {
+			fp = prev.a.Fingerprint
+		} else {
+			fp = string(b)
+		}
 	}
 	var h maphash.Hash
 	h.SetSeed(d.seed)
@@ -284,19 +289,21 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 		h.WriteByte(0)
 	}
 	sum := h.Sum64()
-	if fp != "" {
-		if c, ok := d.prev[fp]; ok && c.sum == sum {
-			d.add(snap, c)
-			return "", nil
-		}
+	if prev != nil && prev.sum == sum {
+		d.add(snap, prev)
+		return "", nil
 	}
 
 	var a alert.Alert
+	var was alert.Alert
+	if prev != nil {
+		was = prev.a
+	}
 	var err error
-	if a.Labels, err = d.labelSet(sp.labels); err != nil {
+	if a.Labels, err = d.labelSet(sp.labels, was.Labels); err != nil {
 		return fp, fmt.Errorf("labels: %w", err)
 	}
-	if a.Annotations, err = d.labelSet(sp.annotations); err != nil {
+	if a.Annotations, err = d.labelSet(sp.annotations, was.Annotations); err != nil {
 		return fp, fmt.Errorf("annotations: %w", err)
 	}
 	if fp == "" {
@@ -367,8 +374,11 @@ func (d *leanDecoder) add(snap *Snapshot, c *cached) {
 	snap.Alerts = append(snap.Alerts, c.a)
 }
 
-// str returns b as an interned string: label names and values repeat
-// across alerts and polls.
+// str returns b as an interned string, for what repeats across alerts:
+// label names, states, silence IDs. Label values are not interned: most
+// (pods, instances, annotations) are one alert's own, and a table entry
+// costs more than the bytes a repeated short value would save; an
+// unchanged value is taken from the alert's previous version instead.
 func (d *leanDecoder) str(b []byte) string {
 	if s, ok := d.intern[string(b)]; ok {
 		return s
@@ -378,18 +388,26 @@ func (d *leanDecoder) str(b []byte) string {
 	return s
 }
 
-func (d *leanDecoder) labelSet(raw []byte) (model.LabelSet, error) {
+// labelSet decodes a label (or annotation) object; prev is the same
+// alert's set from the last poll (nil for a new alert), whose values are
+// reused where they did not change.
+func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet) (model.LabelSet, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return model.LabelSet{}, nil
 	}
-	ls := model.LabelSet{}
+	ls := make(model.LabelSet, max(len(prev), 8))
 	s := scanner{b: raw}
 	err := s.object(func(key []byte) error {
 		v, err := s.string()
 		if err != nil {
 			return err
 		}
-		ls[model.LabelName(d.str(key))] = model.LabelValue(d.str(v))
+		name := model.LabelName(d.str(key))
+		if pv, ok := prev[name]; ok && string(pv) == string(v) {
+			ls[name] = pv
+		} else {
+			ls[name] = model.LabelValue(v)
+		}
 		return nil
 	})
 	return ls, err

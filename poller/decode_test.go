@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-openapi/runtime"
 	"github.com/prometheus/alertmanager/api/v2/models"
@@ -369,5 +370,35 @@ func TestLeanDecoderDuplicateFingerprints(t *testing.T) {
 		if len(s.Alerts) != 1 || s.Alerts[0].Labels["v"] != "1" {
 			t.Fatalf("poll %d: %+v, want only the earlier alert", i, s.Alerts)
 		}
+	}
+}
+
+// A changed alert is decoded again, but its values that did not change are
+// the previous poll's strings, not copies: a poll that touches every alert
+// (Prometheus re-sending, with new endsAt) does not double their memory.
+func TestLeanDecoderReusesUnchangedValues(t *testing.T) {
+	one := func(summary string) string {
+		return `[{"labels":{"alertname":"A","pod":"checkout-1"},"annotations":{"summary":"` + summary + `"},` +
+			`"fingerprint":"0123456789abcdef","startsAt":"2026-01-01T00:00:00Z","endsAt":"2026-01-01T00:05:00Z",` +
+			`"updatedAt":"2026-01-01T00:00:00Z","status":{"state":"active","silencedBy":[],"inhibitedBy":[]},"receivers":[]}]`
+	}
+	d := newLeanDecoder()
+	first, err := d.decode(strings.NewReader(one("slow")))
+	if err != nil || len(first.Alerts) != 1 {
+		t.Fatalf("first poll: %v, %d alerts", err, len(first.Alerts))
+	}
+	second, err := d.decode(strings.NewReader(one("slower")))
+	if err != nil || len(second.Alerts) != 1 {
+		t.Fatalf("second poll: %v, %d alerts", err, len(second.Alerts))
+	}
+	a, b := first.Alerts[0], second.Alerts[0]
+	if got := b.Annotations["summary"]; got != "slower" {
+		t.Fatalf("summary = %q, want the new value", got)
+	}
+	if unsafe.StringData(string(a.Labels["pod"])) != unsafe.StringData(string(b.Labels["pod"])) {
+		t.Error("the unchanged pod label was copied, not reused")
+	}
+	if unsafe.StringData(a.Fingerprint) != unsafe.StringData(b.Fingerprint) {
+		t.Error("the fingerprint was copied, not reused")
 	}
 }
