@@ -23,7 +23,8 @@ import (
 // clientset, with every API group's types and clients) in local mode.
 //
 // A watch that falls behind by more than its buffer is closed; its
-// informer lists again, as after any broken watch.
+// informer watches again from the last version it saw (or lists again,
+// when that version has left the history).
 type Feed struct {
 	mu      sync.Mutex
 	rv      uint64
@@ -34,17 +35,25 @@ type Feed struct {
 	watches map[*feedWatch]struct{}
 }
 
-// change is one change of an object: old is nil for an addition, new for
-// a deletion.
+// change is one change of an object. new is the stored object (nil for a
+// deletion); of the previous version only its labels are kept (nil for an
+// addition, when existed is false), and the whole object only for a
+// deletion, which a watch sends: the history pins no superseded Secret
+// data.
 type change struct {
-	rv       uint64
-	key      objectKey
-	old, new runtime.Object
+	rv        uint64
+	key       objectKey
+	existed   bool
+	oldLabels map[string]string
+	deleted   runtime.Object
+	new       runtime.Object
 }
 
 const (
-	// historySize bounds the changes kept for watches that start behind.
-	historySize = 1024
+	// historySize bounds the changes kept for watches that start behind:
+	// a list's version (a reflector watches right after it lists) or the
+	// last event a closed watch delivered (at most watchBuffer behind).
+	historySize = 2 * watchBuffer
 	// watchBuffer is how many events a watch holds for its reader.
 	watchBuffer = 256
 )
@@ -70,9 +79,12 @@ func (f *Feed) set(k objectKey, obj runtime.Object) {
 	f.rv++
 	m, _ := meta.Accessor(obj)
 	m.SetResourceVersion(strconv.FormatUint(f.rv, 10))
-	old := f.objects[k]
+	c := change{rv: f.rv, key: k, new: obj}
+	if old, ok := f.objects[k]; ok {
+		c.existed, c.oldLabels = true, labelsOf(old)
+	}
 	f.objects[k] = obj
-	f.record(change{rv: f.rv, key: k, old: old, new: obj})
+	f.record(c)
 }
 
 // delete removes the object under k, if any, and tells the watches.
@@ -85,7 +97,15 @@ func (f *Feed) delete(k objectKey) {
 	}
 	f.rv++
 	delete(f.objects, k)
-	f.record(change{rv: f.rv, key: k, old: old})
+	f.record(change{rv: f.rv, key: k, existed: true, oldLabels: labelsOf(old), deleted: old})
+}
+
+func labelsOf(obj runtime.Object) map[string]string {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil
+	}
+	return m.GetLabels()
 }
 
 func (f *Feed) record(c change) {
@@ -123,11 +143,14 @@ type feedLW struct {
 func (*feedLW) IsWatchListSemanticsUnSupported() bool { return true }
 
 func (lw *feedLW) matches(k objectKey, obj runtime.Object) bool {
-	if obj == nil || k.kind != lw.kind || (lw.namespace != "" && k.namespace != lw.namespace) {
+	return obj != nil && lw.matchesLabels(k, labelsOf(obj))
+}
+
+func (lw *feedLW) matchesLabels(k objectKey, ls map[string]string) bool {
+	if k.kind != lw.kind || (lw.namespace != "" && k.namespace != lw.namespace) {
 		return false
 	}
-	m, err := meta.Accessor(obj)
-	return err == nil && lw.sel.Matches(labels.Set(m.GetLabels()))
+	return lw.sel.Matches(labels.Set(ls))
 }
 
 func (lw *feedLW) List(metav1.ListOptions) (runtime.Object, error) {
@@ -209,10 +232,14 @@ type feedWatch struct {
 	once sync.Once
 }
 
-// send passes a change on as the watch's selector sees it. Called with
-// the feed's lock held.
+// send passes a change on as the watch's selector sees it, as the API
+// server does: an object that stops matching is a deletion carrying its
+// last matching version. Every event carries the change's resource
+// version, which is where the watch's reader resumes. Called with the
+// feed's lock held.
 func (w *feedWatch) send(c change) {
-	was, is := w.lw.matches(c.key, c.old), w.lw.matches(c.key, c.new)
+	was := c.existed && w.lw.matchesLabels(c.key, c.oldLabels)
+	is := w.lw.matches(c.key, c.new)
 	var ev watch.Event
 	switch {
 	case !was && is:
@@ -220,11 +247,19 @@ func (w *feedWatch) send(c change) {
 	case was && is:
 		ev = watch.Event{Type: watch.Modified, Object: c.new.DeepCopyObject()}
 	case was && !is:
-		obj := c.old.DeepCopyObject()
-		if c.new != nil {
-			obj = c.new.DeepCopyObject() // left the selector: its last state
+		last := c.deleted
+		if last == nil {
+			// Left the selector: the object as it is, its labels as
+			// they were.
+			last = c.new.DeepCopyObject()
+			m, _ := meta.Accessor(last)
+			m.SetLabels(c.oldLabels)
+		} else {
+			last = last.DeepCopyObject()
 		}
-		ev = watch.Event{Type: watch.Deleted, Object: obj}
+		m, _ := meta.Accessor(last)
+		m.SetResourceVersion(strconv.FormatUint(c.rv, 10))
+		ev = watch.Event{Type: watch.Deleted, Object: last}
 	default:
 		return
 	}
@@ -236,7 +271,8 @@ func (w *feedWatch) send(c change) {
 	select {
 	case w.ch <- ev:
 	default:
-		// Too far behind: end the watch; the informer lists again.
+		// Too far behind: end the watch; its reader watches again from
+		// the last event it read.
 		w.stopLocked()
 	}
 }

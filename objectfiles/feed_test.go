@@ -1,15 +1,22 @@
 package objectfiles
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/watchlist"
+
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 func feedSecret(ns, name string, labels map[string]string, url string) (objectKey, *corev1.Secret) {
@@ -190,4 +197,81 @@ func TestFeedWatchBounds(t *testing.T) {
 		t.Errorf("%d watches still registered after the slow one ended", left)
 	}
 	w.Stop() // stopping an ended watch is harmless
+}
+
+// A reader that resumes from the last event of a watch that was ended for
+// falling behind (as client-go's reflector does) catches up: a deletion
+// carries its own change's resource version, never the deleted object's
+// older one, so the resume point only moves forward.
+func TestFeedResumeMovesForward(t *testing.T) {
+	f := NewFeed()
+	on := map[string]string{"amtenant.io/channel": ""}
+	for i := range 300 {
+		f.set(feedSecret("a", fmt.Sprint(i), on, "x"))
+	}
+	for i := range 300 {
+		f.delete(objectKey{"Secret", "a", fmt.Sprint(i)})
+	}
+	lw := f.ListerWatcher("secrets", "", "")
+	rv := "300" // listed before the deletions
+	for n := range 10 {
+		w, err := lw.Watch(metav1.ListOptions{ResourceVersion: rv})
+		if err != nil {
+			t.Fatalf("watch %d from %s: %v", n, rv, err)
+		}
+		last, _ := strconv.Atoi(rv)
+	read:
+		for {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					break read
+				}
+				m, _ := meta.Accessor(ev.Object)
+				v, _ := strconv.Atoi(m.GetResourceVersion())
+				if v <= last {
+					t.Fatalf("event %s at version %d after %d: the resume point went back", ev.Type, v, last)
+				}
+				last = v
+			default:
+				w.Stop()
+				return // caught up, the watch open
+			}
+		}
+		rv = strconv.Itoa(last)
+	}
+	t.Errorf("still replaying after 10 watches, at version %s", rv)
+}
+
+// An informer on the feed holds exactly the objects, after bursts larger
+// than a watch's buffer that end its watches, deletions included.
+func TestFeedInformerConverges(t *testing.T) {
+	f := NewFeed()
+	on := map[string]string{"amtenant.io/channel": ""}
+	inf := cache.NewSharedIndexInformer(f.ListerWatcher("secrets", "", "amtenant.io/channel"), &corev1.Secret{}, 0, cache.Indexers{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go inf.Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatal("no sync")
+	}
+	for round := range 3 {
+		for i := range 600 {
+			f.set(feedSecret("a", fmt.Sprintf("%d-%d", round, i), on, "x"))
+		}
+		for i := range 300 {
+			f.delete(objectKey{"Secret", "a", fmt.Sprintf("%d-%d", round, i)})
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, "the informer holds the 900 Secrets left", func() bool {
+		return len(inf.GetStore().ListKeys()) == 900
+	})
+	for round := range 3 {
+		if _, ok, _ := inf.GetStore().GetByKey(fmt.Sprintf("a/%d-0", round)); ok {
+			t.Errorf("deleted a/%d-0 still cached", round)
+		}
+		if _, ok, _ := inf.GetStore().GetByKey(fmt.Sprintf("a/%d-599", round)); !ok {
+			t.Errorf("a/%d-599 not cached", round)
+		}
+	}
 }
