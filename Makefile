@@ -41,6 +41,10 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 ./...
+	@# The release of start-up pages must keep what a PIE or externally
+	@# linked build's loader relocated (a crash otherwise).
+	$(GO) test -count=1 -buildmode=pie -run '^TestReleaseStartupPages$$' ./cmd/sidecar/
+	$(GO) test -count=1 -ldflags=-linkmode=external -run '^TestReleaseStartupPages$$' ./cmd/sidecar/
 
 ## fuzz: each fuzz target for a short fixed time (FUZZTIME), on top of
 ## its corpus in testdata/fuzz (which `make unit` replays).

@@ -46,3 +46,42 @@ func TestReleaseStartupPages(t *testing.T) {
 	}
 	t.Logf("RssFile %d → %d kB (%d MiB of mappings)", before, after, released>>20)
 }
+
+// Only the binary's read-only private mappings without an anonymous page
+// are released: a relocated (written) read-only range, a writable one, a
+// shared one and another file's are left alone.
+func TestCleanMappings(t *testing.T) {
+	const smaps = `00400000-024e7000 r-xp 00000000 fe:00 10028913                           /bin/sidecar
+Size:              34716 kB
+Rss:               17948 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me
+024e7000-04bd8000 r--p 020e7000 fe:00 10028913                           /bin/sidecar
+Size:              39876 kB
+Anonymous:             0 kB
+04bd8000-04c94000 r--p 047d8000 fe:00 10028913                           /bin/sidecar
+Size:                752 kB
+Anonymous:           752 kB
+04c94000-04d00000 rw-p 04894000 fe:00 10028913                           /bin/sidecar
+Anonymous:           400 kB
+05000000-05001000 r--s 00000000 fe:00 10028913                           /bin/sidecar
+Anonymous:             0 kB
+7f5fdf8cc000-7f5fdfa22000 r-xp 00026000 fe:00 326269                     /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:             0 kB
+7f5fdfa22000-7f5fdfa23000 r--p 00000000 00:00 0 
+Anonymous:             4 kB
+7f6000000000-7f6000001000 r-xp 00000000 fe:00 1                          /bin/sidecar (deleted)
+Anonymous:             0 kB
+`
+	got, err := cleanMappings(strings.NewReader(smaps), "/bin/sidecar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mapping{{0x400000, 0x24e7000}, {0x24e7000, 0x4bd8000}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("mappings = %x, want %x", got, want)
+	}
+	if _, err := cleanMappings(strings.NewReader("zz-yy r-xp 0 0 0 /bin/sidecar\n"), "/bin/sidecar"); err == nil {
+		t.Error("a malformed mapping gave no error")
+	}
+}
