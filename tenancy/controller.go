@@ -135,10 +135,25 @@ func NewController(cfg Config, namespaces, secrets, globals cache.SharedIndexInf
 	}); err != nil {
 		return nil, err
 	}
-	onGlobal := func(any) { c.queue.Add(globalKey) }
+	// The informer selects the global Secret by label; a Secret without it
+	// (from a client that does not filter, such as a fake one) changes
+	// nothing global, and would rebuild every channel.
+	isGlobal := func(obj any) bool {
+		s, ok := obj.(*corev1.Secret)
+		return !ok || hasLabel(s, LabelGlobal) // a tombstone: look again
+	}
+	onGlobal := func(obj any) {
+		if isGlobal(obj) {
+			c.queue.Add(globalKey)
+		}
+	}
 	if _, err := globals.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    onGlobal,
-		UpdateFunc: func(_, obj any) { onGlobal(obj) },
+		AddFunc: onGlobal,
+		UpdateFunc: func(old, obj any) {
+			if isGlobal(old) || isGlobal(obj) {
+				c.queue.Add(globalKey)
+			}
+		},
 		DeleteFunc: onGlobal,
 	}); err != nil {
 		return nil, err
@@ -268,7 +283,7 @@ func (c *Controller) next() bool {
 		}
 	case "secret":
 		c.markLimitsDirty()
-		// What a build reads besides the Secret (an admin channel's
+		// What an admin channel's build reads besides the Secret (a
 		// *_file, mounted later) may change without an event: a failed
 		// build is tried again, backing off, for a few minutes. The report
 		// is made once, not per attempt.
@@ -315,7 +330,6 @@ func (c *Controller) next() bool {
 	return true
 }
 
-// syncSecret brings one channel in line with its Secret.
 // resync syncs a channel Secret outside its own key's turn (after a change
 // of the global Secret, the limits or its namespace); a failed build goes
 // back to the queue under its own key, to be retried.
@@ -325,13 +339,16 @@ func (c *Controller) resync(key string) {
 	}
 }
 
-// maxRequeues bounds the retries of a channel that failed to build: with
-// the work queue's backoff (5 ms doubling) the last is about 3 minutes
-// after the first failure, the total cost a few dozen builds.
+// maxRequeues bounds the retries of an admin channel that failed to
+// build: with the work queue's backoff (5 ms doubling) the last is about 3
+// minutes after the first failure, the total cost 16 builds. Tenant
+// channels are not retried: they cannot read files, so only an edit of
+// their Secret (or the global one) can mend them.
 const maxRequeues = 15
 
-// syncSecret builds, rebuilds or removes the channel of a Secret. It
-// returns false only when the builder failed, which a retry may mend.
+// syncSecret brings one channel in line with its Secret: builds, rebuilds
+// or removes it. It returns false only when the builder failed on an
+// admin channel, which a retry may mend (a file it reads, mounted later).
 func (c *Controller) syncSecret(key string) bool {
 	obj, exists, err := c.secrets.GetStore().GetByKey(key)
 	s, _ := obj.(*corev1.Secret)
@@ -371,7 +388,7 @@ func (c *Controller) syncSecret(key string) bool {
 	types, err := c.builder.Apply(cl.spec)
 	if err != nil {
 		c.invalid(s, key, err.Error())
-		return false
+		return !cl.spec.Trusted
 	}
 	c.mu.Lock()
 	delete(c.broken, key)
