@@ -403,14 +403,7 @@ func (s *sink) alertsAt(path string) []string {
 // eventually polls cond until it holds or d passes.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", d, what)
+	testutil.EventuallyEvery(t, d, 50*time.Millisecond, cond, func() string { return what })
 }
 
 // sidecar is the amtenant binary running in local mode.

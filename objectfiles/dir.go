@@ -80,7 +80,7 @@ func NewDir(path, defaultNamespace string, feed *Feed, log *slog.Logger) *Dir {
 // Load reads the directory once and applies the differences. Files that
 // cannot be parsed are logged and skipped; the error is only for a
 // directory that cannot be read at all.
-func (d *Dir) Load(ctx context.Context) error {
+func (d *Dir) Load() error {
 	if err := d.scan(); err != nil {
 		return err
 	}
@@ -89,8 +89,8 @@ func (d *Dir) Load(ctx context.Context) error {
 }
 
 // Read reads the directory's objects exactly as --objects.dir does
-// (unreadable files skipped, the later file's object winning), without a
-// clientset: for commands that run beside the sidecar.
+// (unreadable files skipped, the later file's object winning), into
+// objects rather than a feed: for commands that run beside the sidecar.
 func Read(path, defaultNamespace string) (tenancy.Objects, error) {
 	d := NewDir(path, defaultNamespace, NewFeed(), slog.New(slog.DiscardHandler))
 	if err := d.scan(); err != nil {
@@ -351,7 +351,7 @@ func (d *Dir) Watch(ctx context.Context, resync time.Duration) error {
 		case err := <-w.Errors:
 			d.log.Warn("Watching the objects directory", "err", err)
 		case <-timer.C:
-			if err := d.Load(ctx); err != nil {
+			if err := d.Load(); err != nil {
 				d.log.Warn("Loading objects failed", "err", err)
 			}
 			timer.Reset(resync)

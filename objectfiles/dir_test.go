@@ -61,7 +61,7 @@ func (e *dirEnv) remove(t *testing.T, name string) {
 
 func (e *dirEnv) load(t *testing.T) {
 	t.Helper()
-	if err := e.dir.Load(t.Context()); err != nil {
+	if err := e.dir.Load(); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 }
@@ -286,7 +286,7 @@ func TestDirLoad(t *testing.T) {
 
 func TestDirLoadMissingDirectory(t *testing.T) {
 	d := NewDir(filepath.Join(t.TempDir(), "nope"), dirDefaultNamespace, NewFeed(), slog.New(slog.DiscardHandler))
-	if err := d.Load(t.Context()); err == nil {
+	if err := d.Load(); err == nil {
 		t.Fatal("Load of a missing directory: got no error")
 	}
 }

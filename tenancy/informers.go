@@ -27,10 +27,6 @@ type Informers struct {
 	Limits cache.SharedIndexInformer
 }
 
-func byLabel(l string) func(*metav1.ListOptions) {
-	return func(o *metav1.ListOptions) { o.LabelSelector = l }
-}
-
 // secretsNamespace is where channel Secrets are watched: everywhere, or
 // only the sidecar's namespace when tenant Secrets are off (which then
 // needs only a Role on Secrets there).
@@ -48,8 +44,8 @@ func secretsNamespace(namespace string, tenantSecrets bool) string {
 type ListerWatchers func(resource, namespace, selector string) cache.ListerWatcher
 
 // CoreListerWatchers lists and watches through the core API group's
-// client: only that group's client and types are linked in, not every API
-// group's (a clientset's).
+// client, not a clientset: the other groups' clients are not linked in
+// (their types are, through client-go's scheme).
 func CoreListerWatchers(core corev1client.CoreV1Interface) ListerWatchers {
 	return func(resource, namespace, selector string) cache.ListerWatcher {
 		sel := func(o *metav1.ListOptions) { o.LabelSelector = selector }
@@ -61,12 +57,15 @@ func CoreListerWatchers(core corev1client.CoreV1Interface) ListerWatchers {
 		case "secrets":
 			api := core.Secrets(namespace)
 			lw = listWatch(sel, api.List, api.Watch)
-		default:
+		case "configmaps":
 			api := core.ConfigMaps(namespace)
 			lw = listWatch(sel, api.List, api.Watch)
+		default:
+			panic("tenancy: no informer for resource " + resource)
 		}
-		// As client-go's informers do: a client without streaming lists
-		// (a fake one) is listed, then watched.
+		// As client-go's informers do: a client that says it has no
+		// streaming lists is listed, then watched. (A fake clientset says
+		// so; its CoreV1() does not, and tests wrap it.)
 		return cache.ToListWatcherWithWatchListSemantics(lw, core)
 	}
 }

@@ -56,7 +56,7 @@ func TestREADMEExamples(t *testing.T) {
 	cidrs, _ := senders.ParseCIDRs(senders.DefaultDenyCIDRs)
 	mgr := senders.NewManager(senders.Options{Template: tmpl, Guard: senders.NewGuard(cidrs)}, nil)
 	feed := objectfiles.NewFeed()
-	if err := objectfiles.NewDir(dir, "monitoring", feed, log).Load(ctx); err != nil {
+	if err := objectfiles.NewDir(dir, "monitoring", feed, log).Load(); err != nil {
 		t.Fatal(err)
 	}
 	inf := tenancy.NewInformers(feed.ListerWatcher, "monitoring", true, 0)

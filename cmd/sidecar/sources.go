@@ -35,7 +35,7 @@ type source struct {
 func localSource(ctx context.Context, o *Options, log *slog.Logger) (*source, error) {
 	feed := objectfiles.NewFeed()
 	dir := objectfiles.NewDir(o.ObjectsDir, o.Namespace, feed, log.With("component", "objects"))
-	if err := dir.Load(ctx); err != nil {
+	if err := dir.Load(); err != nil {
 		return nil, err
 	}
 	return &source{

@@ -27,12 +27,19 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 // can say what the state was.
 func Eventuallyf(t testing.TB, within time.Duration, cond func() bool, what func() string) {
 	t.Helper()
+	EventuallyEvery(t, within, 5*time.Millisecond, cond, what)
+}
+
+// EventuallyEvery is Eventuallyf looking every period: for a cond that
+// costs (an HTTP request to a process under test).
+func EventuallyEvery(t testing.TB, within, period time.Duration, cond func() bool, what func() string) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", within, what())
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(period)
 	}
 }
 
