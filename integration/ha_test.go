@@ -173,7 +173,7 @@ func TestHAFailover(t *testing.T) {
 	eventually(t, 20*time.Second, "the follower's shadow confirms A1-A3", func() bool {
 		return follower.metric(`amtenant_notifications_shadowed_total{type="webhook"}`) >= 3
 	})
-	time.Sleep(time.Second)
+	leader.waitPolls(2)
 	d1, l1 := exactlyOnce(t, s, "/ha", "A1/firing", "A2/firing", "A3/firing")
 	if n := leader.metric(`amtenant_notifications_total{type="webhook"}`); n != 3 {
 		t.Errorf("the leader sent %v notifications, want 3", n)
@@ -202,7 +202,7 @@ func TestHAFailover(t *testing.T) {
 	// 4. The killed replica comes back (same identity and state file): it
 	// follows, and sends nothing.
 	leader.start()
-	time.Sleep(3 * time.Second)
+	leader.waitPolls(6)
 	if leader.metric("amtenant_leader") != 0 {
 		t.Error("the restarted replica leads although the other one holds the Lease")
 	}
@@ -249,7 +249,7 @@ func TestHAGracefulHandover(t *testing.T) {
 	}
 	post(firing(start, "alertname", "G2", "namespace", "ha-g"))
 	eventually(t, 20*time.Second, "G2 delivered", func() bool { return counts(s, "/g")["G2/firing"] >= 1 })
-	time.Sleep(2 * time.Second)
+	follower.waitPolls(4)
 	d, l := exactlyOnce(t, s, "/g", "G1/firing", "G2/firing")
 	t.Logf("HA graceful handover: duplicates %d, losses %d", d, l)
 }
@@ -302,7 +302,7 @@ func TestStateFileRestart(t *testing.T) {
 		got := counts(s, "/p")
 		return got["S1/firing"] >= 1 && got["S3/firing"] >= 1
 	})
-	time.Sleep(3 * time.Second)
+	r.waitPolls(6)
 	d, l := exactlyOnce(t, s, "/t", "S1/firing", "S2/firing", "S2/resolved", "S3/firing")
 	// S2 ended before the flaky channel ever heard of it: whether it is
 	// told "firing" then "resolved" or nothing, never twice.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -62,17 +63,19 @@ func TestKubeRoutingHotReloadAndEvents(t *testing.T) {
 	c.secret(t, channelSecret("k1-b", "late", nil, nil, map[string]string{"type": "webhook", "url": s.url("/late")}))
 	eventually(t, 20*time.Second, "new channel gets B", func() bool { return slices.Equal(s.alertsAt("/late"), []string{"B/firing"}) })
 	c.secret(t, channelSecret("k1-b", "hook", nil, nil, map[string]string{"receiver.yaml": "webhook_configs:\n- url: " + s.url("/b2") + "\n"}))
-	time.Sleep(2 * time.Second)
+	sc.waitPolls(t, 10)
 	if got := s.alertsAt("/b2"); len(got) != 0 {
 		t.Errorf("editing the channel notified again: %v", got)
 	}
 	if err := c.admin.CoreV1().Secrets("k1-b").Delete(context.Background(), "late", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	eventually(t, 20*time.Second, "the deleted channel removed", func() bool {
+		return regexp.MustCompile(`msg="Channel removed".* channel=k1-b/late`).MatchString(sc.proc.Log())
+	})
 	am.post(a, b, cl, firing(start, "alertname", "B2", "namespace", "k1-b"))
 	eventually(t, 20*time.Second, "B2 on the edited channel", func() bool { return slices.Contains(s.alertsAt("/b2"), "B2/firing") })
-	time.Sleep(time.Second)
+	sc.waitPolls(t, 5)
 	if slices.Contains(s.alertsAt("/late"), "B2/firing") {
 		t.Errorf("a deleted channel was notified: %v", s.alertsAt("/late"))
 	}
@@ -270,7 +273,7 @@ func TestKubeAdminOnlyAndForbidden(t *testing.T) {
 	start := time.Now().Add(-time.Minute)
 	am.post(firing(start, "alertname", "X", "namespace", "k3-a"))
 	eventually(t, 20*time.Second, "the admin channel", func() bool { return len(s.alertsAt("/admin")) == 1 })
-	time.Sleep(time.Second)
+	sc.waitPolls(t, 5)
 	if len(s.alertsAt("/tenant")) != 0 {
 		t.Errorf("a tenant channel was used with tenant Secrets off")
 	}

@@ -120,9 +120,10 @@ func TestRoutingFiringAndResolvedOnce(t *testing.T) {
 			len(s.alertsAt("/alpha-oncall")) == 1 && len(s.alertsAt("/cluster")) == 2
 	})
 	// Keep Alertmanager's copy alive the way Prometheus resends, and give a
-	// repeat or duplicate every chance to show up.
+	// repeat or duplicate every chance to show up: ten more polls, more
+	// than a group interval.
 	am.post(alerts...)
-	time.Sleep(2 * time.Second)
+	sc.waitPolls(t, 10)
 
 	want := map[string][]string{
 		"/team-a":       {"A/firing", "A2/firing"},
@@ -155,7 +156,7 @@ func TestRoutingFiringAndResolvedOnce(t *testing.T) {
 		return slices.Contains(s.alertsAt("/team-a"), "A/resolved") && slices.Contains(s.alertsAt("/alpha-oncall"), "A/resolved")
 	})
 	am.post(alerts[1:]...)
-	time.Sleep(2 * time.Second)
+	sc.waitPolls(t, 10)
 	count := func(path, what string) int {
 		n := 0
 		for _, a := range s.alertsAt(path) {
@@ -188,13 +189,13 @@ func TestSilenceHoldsBackAndExpiryReleases(t *testing.T) {
 	s := newSink(t)
 	dir := t.TempDir()
 	writeObjects(t, dir, "objects.yaml", objects(s))
-	startSidecar(t, am, dir)
+	sc := startSidecar(t, am, dir)
 
 	id := am.silence(time.Hour, "alertname", "Quiet")
 	start := time.Now().Add(-time.Minute)
 	am.post(firing(start, "alertname", "Quiet", "namespace", "team-b"), firing(start, "alertname", "Loud", "namespace", "team-b"))
 	eventually(t, 15*time.Second, "Loud notified", func() bool { return slices.Contains(s.alertsAt("/team-b"), "Loud/firing") })
-	time.Sleep(2 * time.Second)
+	sc.waitPolls(t, 10)
 	if slices.Contains(s.alertsAt("/team-b"), "Quiet/firing") {
 		t.Fatalf("silenced alert was notified: %v", s.alertsAt("/team-b"))
 	}
