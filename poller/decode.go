@@ -35,12 +35,20 @@ type leanDecoder struct {
 	// snapshot.
 	pos    map[string]int
 	intern map[string]string
+	// sizes are the label and annotation counts of the last alert
+	// decoded: a new alert's maps are made that size (alerts of one poll
+	// are alike), not grown.
+	sizes [2]int
 }
 
 type cached struct {
 	sum uint64
 	a   alert.Alert
 }
+
+// maxSizeHint bounds the size a map is made with from the last alert's: a
+// hostile alert with a million labels does not make every later map big.
+const maxSizeHint = 64
 
 // maxInterned bounds the string table; it is emptied when full.
 const maxInterned = 1 << 20
@@ -148,21 +156,31 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 	oversized := false
 	for {
 		chunk, err := br.ReadSlice('}')
+		// bs is the next backslash at or after i (len(chunk) if none),
+		// found again only once passed: every string's end is then one
+		// IndexByte up to it, and the chunk is read once.
+		bs := -1
 		for i := 0; i < len(chunk); i++ {
 			c := chunk[i]
-			if inString && !topString && !escaped {
-				// Inside a nested string (a label value, an annotation):
-				// only a quote or a backslash matters; jump to the next.
-				rest := chunk[i:]
-				q, b := bytes.IndexByte(rest, '"'), bytes.IndexByte(rest, '\\')
-				switch {
-				case q < 0 && b < 0:
-					i = len(chunk)
-					continue
-				case b >= 0 && (q < 0 || b < q):
-					i += b
-				default:
-					i += q
+			if inString && !escaped {
+				// Inside a string only a quote or a backslash matters:
+				// jump to the next, taking what is passed over whole.
+				if bs < i {
+					if bs = bytes.IndexByte(chunk[i:], '\\'); bs < 0 {
+						bs = len(chunk)
+					} else {
+						bs += i
+					}
+				}
+				j := bs
+				if q := bytes.IndexByte(chunk[i:bs], '"'); q >= 0 {
+					j = i + q
+				}
+				if topString && len(cur) < 64 {
+					cur = append(cur, chunk[i:min(j, i+64-len(cur))]...)
+				}
+				if i = j; i == len(chunk) {
+					break
 				}
 				c = chunk[i]
 			}
@@ -300,10 +318,10 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 		was = prev.a
 	}
 	var err error
-	if a.Labels, err = d.labelSet(sp.labels, was.Labels); err != nil {
+	if a.Labels, err = d.labelSet(sp.labels, was.Labels, &d.sizes[0]); err != nil {
 		return fp, fmt.Errorf("labels: %w", err)
 	}
-	if a.Annotations, err = d.labelSet(sp.annotations, was.Annotations); err != nil {
+	if a.Annotations, err = d.labelSet(sp.annotations, was.Annotations, &d.sizes[1]); err != nil {
 		return fp, fmt.Errorf("annotations: %w", err)
 	}
 	if fp == "" {
@@ -390,12 +408,14 @@ func (d *leanDecoder) str(b []byte) string {
 
 // labelSet decodes a label (or annotation) object; prev is the same
 // alert's set from the last poll (nil for a new alert), whose values are
-// reused where they did not change.
-func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet) (model.LabelSet, error) {
+// reused where they did not change. size is the count of the last set of
+// this kind, and is set to this one's.
+func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet, size *int) (model.LabelSet, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return model.LabelSet{}, nil
 	}
-	ls := make(model.LabelSet, max(len(prev), 8))
+	ls := make(model.LabelSet, max(len(prev), *size, 1))
+	defer func() { *size = min(len(ls), maxSizeHint) }()
 	s := scanner{b: raw}
 	err := s.object(func(key []byte) error {
 		v, err := s.string()
@@ -561,19 +581,28 @@ func (s *scanner) strings(f func([]byte)) error {
 }
 
 func (s *scanner) skipString() error {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
+	open := s.i
+	if open >= len(s.b) || s.b[open] != '"' {
 		return fmt.Errorf("expected a string at offset %d", s.i)
 	}
-	for s.i++; s.i < len(s.b); s.i++ {
-		switch s.b[s.i] {
-		case '\\':
-			s.i++
-		case '"':
-			s.i++
+	for from := open + 1; ; {
+		q := bytes.IndexByte(s.b[from:], '"')
+		if q < 0 {
+			return errors.New("unterminated string")
+		}
+		q += from
+		// The quote ends the string unless an odd run of backslashes
+		// escapes it.
+		k := q
+		for k > open+1 && s.b[k-1] == '\\' {
+			k--
+		}
+		if (q-k)%2 == 0 {
+			s.i = q + 1
 			return nil
 		}
+		from = q + 1
 	}
-	return errors.New("unterminated string")
 }
 
 // skip passes over any value.
@@ -624,30 +653,21 @@ func unquote(q []byte) ([]byte, error) {
 		return nil, fmt.Errorf("not a string: %.40q", q)
 	}
 	q = q[1 : len(q)-1]
-	esc := false
-	for _, c := range q {
-		if c == '\\' {
-			esc = true
-			break
-		}
-	}
-	if !esc {
+	b := bytes.IndexByte(q, '\\')
+	if b < 0 {
 		return q, nil
 	}
 	out := make([]byte, 0, len(q))
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(q) {
+	for ; b >= 0; b = bytes.IndexByte(q, '\\') {
+		// What comes before the escape is taken whole.
+		out = append(out, q[:b]...)
+		q = q[b+1:]
+		if len(q) == 0 {
 			return nil, errors.New("bad escape")
 		}
-		switch q[i] {
+		switch c := q[0]; c {
 		case '"', '\\', '/':
-			out = append(out, q[i])
+			out = append(out, c)
 		case 'b':
 			out = append(out, '\b')
 		case 'f':
@@ -659,20 +679,20 @@ func unquote(q []byte) ([]byte, error) {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			if i+4 >= len(q) {
+			if len(q) < 5 {
 				return nil, errors.New("bad \\u escape")
 			}
-			r, err := strconv.ParseUint(string(q[i+1:i+5]), 16, 16)
+			r, err := strconv.ParseUint(string(q[1:5]), 16, 16)
 			if err != nil {
 				return nil, errors.New("bad \\u escape")
 			}
-			i += 4
+			q = q[4:]
 			ru := rune(r)
-			if utf16.IsSurrogate(ru) && i+6 < len(q) && q[i+1] == '\\' && q[i+2] == 'u' {
-				if r2, err := strconv.ParseUint(string(q[i+3:i+7]), 16, 16); err == nil {
+			if utf16.IsSurrogate(ru) && len(q) >= 7 && q[1] == '\\' && q[2] == 'u' {
+				if r2, err := strconv.ParseUint(string(q[3:7]), 16, 16); err == nil {
 					if dec := utf16.DecodeRune(ru, rune(r2)); dec != utf8.RuneError {
 						ru = dec
-						i += 6
+						q = q[6:]
 					}
 				}
 			}
@@ -680,8 +700,9 @@ func unquote(q []byte) ([]byte, error) {
 		default:
 			return nil, errors.New("bad escape")
 		}
+		q = q[1:]
 	}
-	return out, nil
+	return append(out, q...), nil
 }
 
 // The keys the decoder reads, per object.

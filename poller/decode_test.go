@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/go-openapi/runtime"
 	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/common/model"
 
 	"github.com/amtenant/amtenant/alert"
 )
@@ -400,5 +402,43 @@ func TestLeanDecoderReusesUnchangedValues(t *testing.T) {
 	}
 	if unsafe.StringData(a.Fingerprint) != unsafe.StringData(b.Fingerprint) {
 		t.Error("the fingerprint was copied, not reused")
+	}
+}
+
+// The scanner's string handling agrees with encoding/json on valid JSON:
+// escapes of every kind, surrogate pairs, quotes after runs of
+// backslashes, and strings longer than the readers' buffers.
+func TestStringsAgreeWithEncodingJSON(t *testing.T) {
+	long := strings.Repeat(`ab\"c\\`, 20000)
+	for _, js := range []string{
+		`""`, `"plain"`, `"\""`, `"\\"`, `"\\\""`, `"a\\\\"`, `"\/\b\f\n\r\t"`,
+		`"caf\u00e9"`, `"\ud83d\ude00 and \u2603"`, `"x\u0041y"`, `"\\u0041"`,
+		`"` + long + `"`, `"ends with an escape\n"`, `"\"starts"`, `"é ünïcödé"`,
+	} {
+		var want string
+		if err := json.Unmarshal([]byte(js), &want); err != nil {
+			t.Fatalf("%.40s: %v", js, err)
+		}
+		got, err := unquote([]byte(js))
+		if err != nil || string(got) != want {
+			t.Errorf("unquote(%.40s) = %.40q, %v; want %.40q", js, got, err, want)
+		}
+		// The scanner finds the string's end, and so does the stream
+		// reader, whatever follows it.
+		s := scanner{b: []byte(js + `,"next"`)}
+		if err := s.skipString(); err != nil || s.i != len(js) {
+			t.Errorf("skipString(%.40s): end %d, %v; want %d", js, s.i, err, len(js))
+		}
+		body := `[{"labels":{"alertname":"A","v":` + js + `},"annotations":{"s":` + js + `},"fingerprint":"f1",` +
+			`"generatorURL":` + js + `,"startsAt":"2026-01-02T03:04:05Z","status":{"state":"active"}},` +
+			`{"labels":{"alertname":"B"},"fingerprint":"f2","startsAt":"2026-01-02T03:04:05Z","status":{"state":"active"}}]`
+		snap, err := newLeanDecoder().decode(bufio.NewReaderSize(strings.NewReader(body), 16))
+		if err != nil || len(snap.Alerts) != 2 {
+			t.Fatalf("decode with %.40s: %v, %d alerts", js, err, len(snap.Alerts))
+		}
+		a := snap.Alerts[0]
+		if a.Labels["v"] != model.LabelValue(want) || a.Annotations["s"] != model.LabelValue(want) || a.GeneratorURL != want {
+			t.Errorf("decode with %.40s: label %.40q, annotation %.40q, URL %.40q; want %.40q", js, a.Labels["v"], a.Annotations["s"], a.GeneratorURL, want)
+		}
 	}
 }
