@@ -26,6 +26,8 @@ import (
 // It is not safe for concurrent use; polls are serialized.
 type leanDecoder struct {
 	elem []byte // the alert being decoded, reused
+	// fp is the element's top-level fingerprint as readObject found it.
+	fp   [64]byte
 	seed maphash.Seed
 	// prev and next hold pointers: an unchanged alert's entry moves from
 	// one poll's map to the next without a copy.
@@ -42,7 +44,8 @@ type leanDecoder struct {
 }
 
 type cached struct {
-	sum uint64
+	sum uint64 // of the fields the alert is made from
+	raw uint64 // of the whole element, as last polled
 	a   alert.Alert
 }
 
@@ -87,17 +90,25 @@ func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
 		if c != '{' {
 			return Snapshot{}, fmt.Errorf("alert %d: not an object", i)
 		}
-		var fp string
-		d.elem, fp, err = readObject(br, d.elem[:0])
+		var fpLen int
+		d.elem, fpLen, err = readObject(br, d.elem[:0], &d.fp)
 		switch {
 		case errors.Is(err, errAlertTooLarge):
 			// One alert anybody can POST must not stop every poll: it is
 			// skipped, and kept alive if it was known.
-			snap.skip(fp, SkipOversized, err)
+			snap.skip(string(d.fp[:fpLen]), SkipOversized, err)
 		case err != nil:
 			return Snapshot{}, fmt.Errorf("read alert %d: %w", i, err)
 		default:
-			if fp, err := d.alert(d.elem, &snap); err != nil {
+			// An alert whose bytes are those of the last poll is what it
+			// was: it is not scanned again. (The fingerprint only finds
+			// the candidate; the whole element's hash decides.)
+			raw := maphash.Bytes(d.seed, d.elem)
+			if c := d.prev[string(d.fp[:fpLen])]; c != nil && c.raw == raw {
+				d.add(&snap, c)
+				break
+			}
+			if fp, err := d.alert(d.elem, raw, &snap); err != nil {
 				snap.skip(fp, SkipMalformed, err)
 			}
 		}
@@ -137,22 +148,21 @@ func nextNonSpace(br *bufio.Reader) (byte, error) {
 var errAlertTooLarge = fmt.Errorf("an alert larger than %d MiB", maxAlertSize>>20)
 
 // readObject appends to buf the object whose '{' was just read, up to its
-// matching '}', minding strings and escapes. It also returns the object's
-// top-level "fingerprint" string, for naming an alert it cannot hold: past
-// maxAlertSize it reads on to the object's end without keeping the bytes,
-// and returns errAlertTooLarge.
-func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
+// matching '}', minding strings and escapes. It also puts the object's
+// top-level "fingerprint" string, as it is spelled (escapes kept, at most
+// 64 bytes), in fp and returns its length: it names an alert the decoder
+// cannot hold (past maxAlertSize it reads on to the object's end without
+// keeping the bytes, and returns errAlertTooLarge), and finds an unchanged
+// alert's last decoding without a second scan.
+func readObject(br *bufio.Reader, buf []byte, fp *[64]byte) ([]byte, int, error) {
 	buf = append(buf, '{')
 	depth, inString, escaped := 1, false, false
 	// At depth 1: whether the next string is a value (after ':'), the last
 	// key, and the string being read (its first bytes).
 	afterColon, topString, lastKeyFP := false, false, false
-	var curBuf, fpBuf [64]byte
+	var curBuf [64]byte
 	cur := curBuf[:0]
-	// The fingerprint is only made a string for an error: a poll's
-	// thousands of good alerts need none here.
 	fpLen := 0
-	fp := func() string { return string(fpBuf[:fpLen]) }
 	oversized := false
 	for {
 		chunk, err := br.ReadSlice('}')
@@ -196,7 +206,7 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 					if topString {
 						if afterColon {
 							if lastKeyFP {
-								fpLen = copy(fpBuf[:], cur)
+								fpLen = copy(fp[:], cur)
 							}
 							afterColon = false
 						} else {
@@ -230,12 +240,12 @@ func readObject(br *bufio.Reader, buf []byte) ([]byte, string, error) {
 		}
 		if depth == 0 && !inString {
 			if oversized {
-				return buf[:0], fp(), errAlertTooLarge
+				return buf[:0], fpLen, errAlertTooLarge
 			}
-			return buf, "", nil
+			return buf, fpLen, nil
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return nil, fp(), fmt.Errorf("truncated alert: %w", err)
+			return nil, fpLen, fmt.Errorf("truncated alert: %w", err)
 		}
 		if len(buf) > maxAlertSize {
 			oversized, buf = true, buf[:0]
@@ -255,7 +265,7 @@ type spans struct {
 
 // alert decodes one alert into snap. On error it returns the alert's
 // fingerprint if it could be read.
-func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
+func (d *leanDecoder) alert(raw []byte, rawSum uint64, snap *Snapshot) (string, error) {
 	var sp spans
 	s := scanner{b: raw}
 	if err := s.object(func(key []byte) error {
@@ -308,6 +318,7 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 	}
 	sum := h.Sum64()
 	if prev != nil && prev.sum == sum {
+		prev.raw = rawSum
 		d.add(snap, prev)
 		return "", nil
 	}
@@ -369,7 +380,7 @@ func (d *leanDecoder) alert(raw []byte, snap *Snapshot) (string, error) {
 		return "", nil
 	}
 	a.Suppressed = IsSuppressed(state, a.SilencedBy, a.InhibitedBy)
-	d.add(snap, &cached{sum: sum, a: a})
+	d.add(snap, &cached{sum: sum, raw: rawSum, a: a})
 	return "", nil
 }
 
