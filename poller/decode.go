@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -105,7 +106,7 @@ func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
 			// the candidate; the whole element's hash decides.)
 			raw := maphash.Bytes(d.seed, d.elem)
 			if c := d.prev[string(d.fp[:fpLen])]; c != nil && c.raw == raw {
-				d.add(&snap, c)
+				d.reuse(&snap, c)
 				break
 			}
 			if fp, err := d.alert(d.elem, raw, &snap); err != nil {
@@ -149,8 +150,8 @@ var errAlertTooLarge = fmt.Errorf("an alert larger than %d MiB", maxAlertSize>>2
 
 // readObject appends to buf the object whose '{' was just read, up to its
 // matching '}', minding strings and escapes. It also puts the object's
-// top-level "fingerprint" string, as it is spelled (escapes kept, at most
-// 64 bytes), in fp and returns its length: it names an alert the decoder
+// top-level "fingerprint" string, not unescaped (a backslash is kept, the
+// byte after it dropped; at most 64 bytes), in fp and returns its length: it names an alert the decoder
 // cannot hold (past maxAlertSize it reads on to the object's end without
 // keeping the bytes, and returns errAlertTooLarge), and finds an unchanged
 // alert's last decoding without a second scan.
@@ -319,7 +320,7 @@ func (d *leanDecoder) alert(raw []byte, rawSum uint64, snap *Snapshot) (string, 
 	sum := h.Sum64()
 	if prev != nil && prev.sum == sum {
 		prev.raw = rawSum
-		d.add(snap, prev)
+		d.reuse(snap, prev)
 		return "", nil
 	}
 
@@ -368,10 +369,8 @@ func (d *leanDecoder) alert(raw []byte, rawSum uint64, snap *Snapshot) (string, 
 	if err != nil {
 		return fp, fmt.Errorf("status: %w", err)
 	}
-	for _, seen := range snap.Incomplete {
-		if seen == fp {
-			return "", nil
-		}
+	if slices.Contains(snap.Incomplete, fp) {
+		return "", nil
 	}
 	if a.StartsAt.IsZero() || state == "" || len(a.Labels) == 0 {
 		if _, dup := d.pos[fp]; !dup {
@@ -382,6 +381,16 @@ func (d *leanDecoder) alert(raw []byte, rawSum uint64, snap *Snapshot) (string, 
 	a.Suppressed = IsSuppressed(state, a.SilencedBy, a.InhibitedBy)
 	d.add(snap, &cached{sum: sum, raw: rawSum, a: a})
 	return "", nil
+}
+
+// reuse puts the last poll's decoding of an alert into the snapshot, as
+// a full decoding of the same bytes would: not if an incomplete alert of
+// that fingerprint came first in this poll. What a poll yields depends on
+// its bytes alone, not on what the decoder saw before.
+func (d *leanDecoder) reuse(snap *Snapshot, c *cached) {
+	if !slices.Contains(snap.Incomplete, c.a.Fingerprint) {
+		d.add(snap, c)
+	}
 }
 
 // add puts an alert into the poll's snapshot. Two alerts with one

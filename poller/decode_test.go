@@ -442,3 +442,39 @@ func TestStringsAgreeWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// What a poll yields depends on its bytes alone: an alert the last poll
+// decoded, listed after an incomplete alert of its fingerprint, is left
+// out as a fresh decoder leaves it out, whether its fingerprint is given
+// or comes from its labels.
+func TestLeanDecoderReuseIsHistoryFree(t *testing.T) {
+	for name, tt := range map[string]struct{ complete, incomplete string }{
+		"given": {
+			`{"fingerprint":"f1","labels":{"alertname":"A"},"startsAt":"2026-01-02T03:04:05Z","status":{"state":"active"}}`,
+			`{"fingerprint":"f1","labels":{"alertname":"A"}}`,
+		},
+		"from the labels": {
+			// d2c6efc389df0927 is {alertname="A"}'s fingerprint; the
+			// later null makes the decoder compute it.
+			`{"fingerprint":"d2c6efc389df0927","fingerprint":null,"labels":{"alertname":"A"},"startsAt":"2026-01-02T03:04:05Z","status":{"state":"active"}}`,
+			`{"labels":{"alertname":"A"}}`,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := newLeanDecoder()
+			for i, body := range []string{"[" + tt.complete + "]", "[" + tt.incomplete + "," + tt.complete + "]", "[" + tt.incomplete + "," + tt.complete + "]"} {
+				warm, err := d.decode(strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fresh, err := newLeanDecoder().decode(strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(warm.Alerts) != len(fresh.Alerts) || !slices.Equal(warm.Incomplete, fresh.Incomplete) {
+					t.Errorf("poll %d: %d alerts, incomplete %v; a fresh decoder finds %d, %v", i, len(warm.Alerts), warm.Incomplete, len(fresh.Alerts), fresh.Incomplete)
+				}
+			}
+		})
+	}
+}
