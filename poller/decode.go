@@ -104,12 +104,13 @@ func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
 			// An alert whose bytes are those of the last poll is what it
 			// was: it is not scanned again. (The fingerprint only finds
 			// the candidate; the whole element's hash decides.)
-			raw := maphash.Bytes(d.seed, d.elem)
-			if c := d.prev[string(d.fp[:fpLen])]; c != nil && c.raw == raw {
+			raw, key := maphash.Bytes(d.seed, d.elem), d.fp[:fpLen]
+			c := d.prev[string(key)]
+			if c != nil && c.raw == raw {
 				d.reuse(&snap, c)
 				break
 			}
-			if fp, err := d.alert(d.elem, raw, &snap); err != nil {
+			if fp, err := d.alert(d.elem, raw, key, c, &snap); err != nil {
 				snap.skip(fp, SkipMalformed, err)
 			}
 		}
@@ -264,9 +265,12 @@ type spans struct {
 	fingerprint, generatorURL   []byte
 }
 
-// alert decodes one alert into snap. On error it returns the alert's
-// fingerprint if it could be read.
-func (d *leanDecoder) alert(raw []byte, rawSum uint64, snap *Snapshot) (string, error) {
+// alert decodes one alert into snap. rawSum is the hash of its bytes; c
+// is the last poll's alert under key, the fingerprint as readObject found
+// it (nil if none), which spares a second look-up when the fingerprint
+// reads the same. On error it returns the alert's fingerprint if it could
+// be read.
+func (d *leanDecoder) alert(raw []byte, rawSum uint64, key []byte, c *cached, snap *Snapshot) (string, error) {
 	var sp spans
 	s := scanner{b: raw}
 	if err := s.object(func(key []byte) error {
@@ -305,7 +309,10 @@ func (d *leanDecoder) alert(raw []byte, rawSum uint64, snap *Snapshot) (string, 
 		if err != nil {
 			return "", err
 		}
-		if prev = d.prev[string(b)]; prev != nil {
+		if prev = c; !bytes.Equal(b, key) {
+			prev = d.prev[string(b)]
+		}
+		if prev != nil {
 			fp = prev.a.Fingerprint
 		} else {
 			fp = string(b)
@@ -435,7 +442,6 @@ func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet, size *int) (mode
 		return model.LabelSet{}, nil
 	}
 	ls := make(model.LabelSet, max(len(prev), *size, 1))
-	defer func() { *size = min(len(ls), maxSizeHint) }()
 	s := scanner{b: raw}
 	err := s.object(func(key []byte) error {
 		v, err := s.string()
@@ -450,6 +456,7 @@ func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet, size *int) (mode
 		}
 		return nil
 	})
+	*size = min(len(ls), maxSizeHint)
 	return ls, err
 }
 

@@ -238,6 +238,14 @@ func shadowedCount(t *testing.T, reg *prometheus.Registry) float64 {
 	return testutil.MetricValue(t, reg, "amtenant_notifications_shadowed_total", "type", "webhook")
 }
 
+// waitShadowed waits, on the bubble's clock, until n webhook notifications
+// were left to the leader.
+func waitShadowed(t *testing.T, reg *prometheus.Registry, n float64) {
+	t.Helper()
+	waitForf(t, time.Minute, func() bool { return shadowedCount(t, reg) == n },
+		testutil.Say("shadowed: %v, want %v", func() any { return shadowedCount(t, reg) }, testutil.Val(n)))
+}
+
 // memberState says whether the channel holds inc, whether its group's log
 // lists it as told firing, and whether it is in flight.
 func memberState(t *testing.T, m *Manager, inc *alert.Incarnation) (known, told, inflight bool) {
@@ -269,8 +277,7 @@ func TestFollowerRecordsLeadersNotifications(t *testing.T) {
 
 		// The leader is seen alive long after the batch became due: it sent it.
 		fl.set(false, time.Now().Add(2*time.Hour))
-		waitForf(t, time.Minute, func() bool { return shadowedCount(t, reg) == 1 },
-			testutil.Say("shadowed: %v, want 1", func() any { return shadowedCount(t, reg) }))
+		waitShadowed(t, reg, 1)
 		// The group's log lists it: should this replica lead later, its next
 		// message is not a first notification.
 		if known, told, inflight := memberState(t, m, a); !known || !told || inflight {
@@ -279,8 +286,7 @@ func TestFollowerRecordsLeadersNotifications(t *testing.T) {
 
 		// Its resolution too is the leader's.
 		syncOne(m, "team-a/hook", with(a, alert.Resolved))
-		waitForf(t, time.Minute, func() bool { return shadowedCount(t, reg) == 2 },
-			testutil.Say("shadowed: %v, want 2", func() any { return shadowedCount(t, reg) }))
+		waitShadowed(t, reg, 2)
 		waitFor(t, time.Minute, "the resolved member was not pruned", func() bool { known, _, _ := memberState(t, m, a); return !known })
 		if n := s.count(); n != 0 {
 			t.Errorf("the follower sent %d notifications, want none", n)
