@@ -99,6 +99,11 @@ type batch struct {
 	repeat                   time.Duration
 	// firingFPs and resolvedFPs are the log entry the batch makes.
 	firingFPs, resolvedFPs []uint64
+	// shared is set when the batch holds a share of the shared bound
+	// (it was not its integration's only one in flight), of pooled
+	// alerts.
+	shared bool
+	pooled int
 }
 
 // dispatch is the delivery state of one integration of one channel:
@@ -119,6 +124,11 @@ type dispatch struct {
 	overflowKey string
 	// inflight counts the groups being sent.
 	inflight int
+	// shared bounds the notifications in flight of all integrations
+	// beyond each one's first (nil: unbounded); waitsShared is set when
+	// the last due left a group waiting for it.
+	shared      *sharedInFlight
+	waitsShared bool
 	// syncs counts the syncs, to mark the members each one routes.
 	syncs uint64
 	// lastDelivered is when a notification was last delivered, for the
@@ -552,14 +562,15 @@ func (d *dispatch) next() time.Time {
 
 // wakeAt returns when the scheduling loop should look again after due
 // returned at now with at most slots groups in flight: the next group's
-// flush, or, when groups wait for a delivery slot, zero (the end of a
-// delivery wakes the loop), or for the rate limit, the next token.
+// flush, or, when groups wait for a delivery slot or the shared bound,
+// zero (the end of a delivery wakes the loop), or for the rate limit, the
+// next token.
 func (d *dispatch) wakeAt(now time.Time, slots int) time.Time {
 	next := d.next()
 	if next.IsZero() || next.After(now) {
 		return next
 	}
-	if d.inflight >= slots {
+	if d.inflight >= slots || d.waitsShared {
 		return time.Time{}
 	}
 	if d.limiter != nil {
@@ -572,15 +583,17 @@ func (d *dispatch) wakeAt(now time.Time, slots int) time.Time {
 
 // due flushes the groups due at now, the longest waiting first: it
 // returns the notifications to send, and marks their members in flight.
-// At most slots groups are in flight at once, and the rate limit holds
-// further groups back; those stay due, and are flushed when a slot or a
-// token frees, with whatever they then hold.
+// At most slots groups are in flight at once, beyond the first only as
+// the shared bound allows, and the rate limit holds further groups back;
+// those stay due, and are flushed when a slot or a token frees, with
+// whatever they then hold.
 //
 // While the channel is muted (its mute or active time intervals) groups
 // are not flushed, as in Alertmanager's time mute stage: nothing is sent,
 // nothing counts as told, and the first flush after the window opens
 // sends what is pending.
 func (d *dispatch) due(now time.Time, slots int) []*batch {
+	d.waitsShared = false
 	var ready []*group
 	for _, g := range d.groups {
 		if !g.inflight && !now.Before(g.next) {
@@ -603,13 +616,29 @@ func (d *dispatch) due(now time.Time, slots int) []*batch {
 		if d.inflight >= slots || (d.limiter != nil && d.limiter.TokensAt(now) < 1) {
 			break // deferred: still due
 		}
-		g.next = nextBoundary(g.next, d.groupInterval(), now)
-		if b := d.flush(g, now); b != nil {
-			if d.limiter != nil {
-				d.limiter.AllowN(now, 1)
-			}
-			out = append(out, b)
+		// Beyond the first, a share of the shared bound: reserved for the
+		// group's size, then for the batch's.
+		shared, reserved := d.inflight > 0, len(g.members)
+		if shared && !d.shared.take(reserved) {
+			d.waitsShared = true
+			break // deferred: flushed when one of this integration's ends
 		}
+		g.next = nextBoundary(g.next, d.groupInterval(), now)
+		b := d.flush(g, now)
+		if b == nil {
+			if shared {
+				d.shared.give(reserved)
+			}
+			continue
+		}
+		if shared {
+			b.shared, b.pooled = true, len(b.firingIncs)+len(b.resolvedIncs)
+			d.shared.shrink(reserved - b.pooled)
+		}
+		if d.limiter != nil {
+			d.limiter.AllowN(now, 1)
+		}
+		out = append(out, b)
 	}
 	return out
 }
@@ -770,15 +799,10 @@ func fingerprints(ms []*member) []uint64 {
 // still untold, and the group is flushed again at its next interval.
 func (d *dispatch) complete(b *batch, now time.Time, delivered bool) {
 	d.touch()
-	for _, m := range append(b.firing, b.resolved...) {
-		m.inflight = false
-	}
-	g := d.groups[b.groupKey]
+	g := d.end(b)
 	if g == nil {
 		return // cannot happen: a group in flight is kept
 	}
-	g.inflight = false
-	d.inflight--
 	if delivered {
 		d.lastDelivered = now
 		d.record(g, b, b.at)
@@ -792,15 +816,10 @@ func (d *dispatch) complete(b *batch, now time.Time, delivered bool) {
 // members are told, as the log (the leader's) already says.
 func (d *dispatch) settle(b *batch, now time.Time) {
 	d.touch()
-	for _, m := range append(b.firing, b.resolved...) {
-		m.inflight = false
-	}
-	g := d.groups[b.groupKey]
+	g := d.end(b)
 	if g == nil {
 		return
 	}
-	g.inflight = false
-	d.inflight--
 	g.failed = false
 	d.told(b)
 	d.reschedule(g, now)
@@ -863,12 +882,7 @@ func (d *dispatch) dropIfEmpty(g *group) {
 // the leader never tells (an alert only this replica's Alertmanager has)
 // holds no delivery slot for ever.
 func (d *dispatch) release(b *batch) {
-	for _, m := range append(b.firing, b.resolved...) {
-		m.inflight = false
-	}
-	if g := d.groups[b.groupKey]; g != nil {
-		g.inflight = false
-		d.inflight--
+	if g := d.end(b); g != nil {
 		d.dropIfEmpty(g)
 	}
 }
@@ -876,15 +890,29 @@ func (d *dispatch) release(b *batch) {
 // cancel returns a batch that was not attempted (shutdown, or the channel
 // changed) to its group, which is flushed again at once.
 func (d *dispatch) cancel(b *batch, now time.Time) {
-	for _, m := range append(b.firing, b.resolved...) {
-		m.inflight = false
-	}
-	if g := d.groups[b.groupKey]; g != nil {
-		g.inflight = false
-		d.inflight--
+	if g := d.end(b); g != nil {
 		g.next = now
 		d.dropIfEmpty(g)
 	}
+}
+
+// end takes b out of flight, however it ended: its members, its group's
+// delivery slot and its share of the shared bound are free again. It
+// returns the group, nil if it is gone (it cannot be while in flight).
+func (d *dispatch) end(b *batch) *group {
+	for _, m := range append(b.firing, b.resolved...) {
+		m.inflight = false
+	}
+	if b.shared {
+		d.shared.give(b.pooled)
+		b.shared = false
+	}
+	g := d.groups[b.groupKey]
+	if g != nil {
+		g.inflight = false
+		d.inflight--
+	}
+	return g
 }
 
 func sortMembers(ms []*member) {

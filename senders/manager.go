@@ -66,6 +66,11 @@ type Options struct {
 	// at once (DefaultMaxInFlight when zero): the deliveries in flight, and
 	// their goroutines, grow with the channels, not with the alerts.
 	MaxInFlight int
+	// SharedNotifications and SharedAlerts bound the notifications in
+	// flight of all channels together beyond each integration's first,
+	// and the alerts they list (DefaultSharedNotifications and
+	// DefaultSharedAlerts when zero). See sharedInFlight.
+	SharedNotifications, SharedAlerts int
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -80,6 +85,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.SharedNotifications <= 0 {
+		o.SharedNotifications = DefaultSharedNotifications
+	}
+	if o.SharedAlerts <= 0 {
+		o.SharedAlerts = DefaultSharedAlerts
 	}
 	if o.RetryInitialInterval <= 0 {
 		o.RetryInitialInterval = time.Second
@@ -106,10 +117,11 @@ const DefaultMaxInFlight = 8
 // Manager owns every channel: it builds them from specs, routes synced
 // alerts to their integrations and runs their deliveries.
 type Manager struct {
-	opts Options
-	b    builder
-	m    *metrics
-	log  *slog.Logger
+	opts   Options
+	b      builder
+	m      *metrics
+	log    *slog.Logger
+	shared *sharedInFlight
 
 	mu       sync.Mutex
 	global   *globalConfig
@@ -160,6 +172,7 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 	opts.setDefaults()
 	m := &Manager{
 		opts:     opts,
+		shared:   newSharedInFlight(opts.SharedNotifications, opts.SharedAlerts),
 		b:        builder{tmpl: opts.Template, guard: opts.Guard, log: opts.Logger, pacers: robot.NewPacers()},
 		m:        newMetrics(reg),
 		log:      opts.Logger,
@@ -348,6 +361,7 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 		}
 		if d == nil {
 			d = newDispatch(spec.Policy, in.SendResolved())
+			d.shared = m.shared
 			d.setLimits(spec.Limits, m.opts.Now())
 			d.gen = &m.gen
 			d.emit = m.emitterLocked(spec.ID, in.key())

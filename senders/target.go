@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -276,16 +277,25 @@ func (t *target) notify(ctx context.Context, alerts []*types.Alert) (retry bool,
 // alerts converts a batch for Alertmanager's notifiers, adding the tenant
 // label. Firing alerts get a zero endsAt (rendered as firing whatever the
 // delay), resolved ones the time they were found gone.
+//
+// The notifiers and templates only read an alert's maps (Alertmanager
+// hands the same alerts to every integration of a receiver), and the
+// tracker's maps are never changed once decoded, so they are shared: only
+// labels that take the tenant label are copied. A storm's notifications
+// in flight hold one copy of each alert's labels less, and none of its
+// annotations.
 func (t *target) alerts(b *batch, now time.Time) []*types.Alert {
-	out := make([]*types.Alert, 0, len(b.firing)+len(b.resolved))
+	out := make([]*types.Alert, 0, len(b.firingIncs)+len(b.resolvedIncs))
 	conv := func(inc *alert.Incarnation, resolved bool) *types.Alert {
-		ls := inc.Labels.Clone()
-		if inc.Tenant != "" {
-			ls[t.opts.TenantLabel] = model.LabelValue(inc.Tenant)
+		ls := inc.Labels
+		if v := model.LabelValue(inc.Tenant); inc.Tenant != "" && ls[t.opts.TenantLabel] != v {
+			ls = make(model.LabelSet, len(inc.Labels)+1)
+			maps.Copy(ls, inc.Labels)
+			ls[t.opts.TenantLabel] = v
 		}
 		a := &types.Alert{Alert: model.Alert{
 			Labels:       ls,
-			Annotations:  inc.Annotations.Clone(),
+			Annotations:  inc.Annotations,
 			StartsAt:     inc.StartsAt,
 			GeneratorURL: inc.GeneratorURL,
 		}, UpdatedAt: now}

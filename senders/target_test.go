@@ -3,6 +3,7 @@ package senders
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/alertmanager/types"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/internal/testutil"
@@ -350,3 +352,41 @@ type panicky struct{}
 
 func (panicky) Notify(context.Context, ...*types.Alert) (bool, error) { panic("boom") }
 func (panicky) SendResolved() bool                                    { return false }
+
+// The notifiers get the tracker's maps, not copies, except labels that
+// take the tenant label: those are a copy, and the tracker's stay as
+// they were.
+func TestAlertsShareMaps(t *testing.T) {
+	tg := &target{opts: &Options{TenantLabel: "tenant"}}
+	cluster := newInc(1, alert.Firing, "alertname", "Cluster")
+	tenant := newInc(2, alert.Firing, "alertname", "Tenant", "tenant", "spoofed")
+	tenant.Tenant = "team-a"
+	labelled := newInc(3, alert.Firing, "alertname", "Labelled", "tenant", "team-b")
+	labelled.Tenant = "team-b"
+	b := &batch{firingIncs: incs(cluster, tenant, labelled)}
+	same := func(a, b model.LabelSet) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	got := map[string]*types.Alert{}
+	for _, a := range tg.alerts(b, t0) {
+		got[string(a.Labels[model.AlertNameLabel])] = a
+	}
+	for name, inc := range map[string]*alert.Incarnation{"Cluster": cluster, "Tenant": tenant, "Labelled": labelled} {
+		a := got[name]
+		if a == nil {
+			t.Fatalf("%s: not converted", name)
+		}
+		if !same(a.Annotations, inc.Annotations) {
+			t.Errorf("%s: annotations copied", name)
+		}
+		if want := name != "Tenant"; same(a.Labels, inc.Labels) != want {
+			t.Errorf("%s: labels shared = %v, want %v", name, !want, want)
+		}
+	}
+	if v := got["Tenant"].Labels["tenant"]; v != "team-a" {
+		t.Errorf("tenant label = %q, want the namespace's tenant", v)
+	}
+	if v := tenant.Labels["tenant"]; v != "spoofed" {
+		t.Errorf("the tracker's labels were changed: tenant = %q", v)
+	}
+}

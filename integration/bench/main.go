@@ -44,6 +44,7 @@ func main() {
 	costOnly := flag.Bool("cost-only", false, "run only the measure of Alertmanager's cost of polling, and print its rows")
 	kubeOnly := flag.Bool("kube-only", false, "run only the Kubernetes-mode rows, and print them")
 	flag.BoolVar(&quick, "quick", false, "run only the local-mode idle and 10k-alert rows, and print them (profiling memory)")
+	flag.BoolVar(&localOnly, "local-only", false, "run only the local-mode rows (10k and 50k alerts), and print them")
 	flag.Parse()
 	goBenchOut = *goBench
 	if *kubeOnly {
@@ -82,8 +83,9 @@ type result struct{ name, value, target string }
 
 var goBenchOut, profileDir string
 
-// quick stops the run after its 10k-alert rows.
-var quick bool
+// quick stops the run after its 10k-alert rows; localOnly after the
+// local-mode rows.
+var quick, localOnly bool
 
 // sidecarFlags are every run's: a fixed poll interval (these rows measure
 // the sidecar's cost per poll; the budget's effect has rows of its own).
@@ -144,7 +146,7 @@ func run(amBin, sidecarBin, apiserverBin, out string, window time.Duration) erro
 		return fmt.Errorf("local mode, 100 tenants: %w", err)
 	}
 	res = append(res, rows...)
-	if quick {
+	if quick || localOnly {
 		fmt.Print(render(res))
 		return nil
 	}
@@ -224,7 +226,7 @@ func localAdminOnly(amBin, sidecarBin, work string) ([]result, error) {
 	}
 	defer l.stop()
 	alerts := gen(0, 10000, time.Now().Add(-time.Minute))
-	if _, err := storm(l.pair, alerts, l.sink.adminAlerts); err != nil {
+	if _, err := storm(l.pair, "admin-10k", alerts, l.sink.adminAlerts); err != nil {
 		return nil, err
 	}
 	return []result{
@@ -330,7 +332,7 @@ func settledRSS(scURL string, pid int) (int64, error) {
 
 // storm posts alerts and waits until delivered() counts them all; it
 // returns how long that took.
-func storm(p *pair, alerts []alertJSON, delivered func() int) (time.Duration, error) {
+func storm(p *pair, name string, alerts []alertJSON, delivered func() int) (time.Duration, error) {
 	begin := time.Now()
 	stopPeak := make(chan struct{})
 	peakDone := make(chan struct{})
@@ -347,7 +349,7 @@ func storm(p *pair, alerts []alertJSON, delivered func() int) (time.Duration, er
 				}
 				if v, _ := harness.Metric(p.scURL, "go_memstats_heap_inuse_bytes"); v > most {
 					most = v
-					_ = save(p.scURL+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak.pprof"))
+					_ = save(p.scURL+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak-"+name+".pprof"))
 				}
 			}
 		}()
@@ -372,7 +374,7 @@ func storm(p *pair, alerts []alertJSON, delivered func() int) (time.Duration, er
 func underLoad(p *pair, sink *sink, mode string, window time.Duration, latency bool) ([]result, error) {
 	fmt.Printf("%s: posting a 10k-alert storm over 100 tenants...\n", mode)
 	alerts := gen(0, 10000, time.Now().Add(-time.Minute))
-	took, err := storm(p, alerts, sink.tenantAlerts)
+	took, err := storm(p, "10k-"+strings.Fields(mode)[0], alerts, sink.tenantAlerts)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +422,7 @@ func underLoad(p *pair, sink *sink, mode string, window time.Duration, latency b
 
 	fmt.Printf("%s: posting 40k more alerts...\n", mode)
 	more := gen(10000, 40000, time.Now().Add(-time.Minute))
-	if _, err := storm(p, more, func() int { return sink.tenantAlerts() - len(alerts) }); err != nil {
+	if _, err := storm(p, "50k-"+strings.Fields(mode)[0], more, func() int { return sink.tenantAlerts() - len(alerts) }); err != nil {
 		return nil, err
 	}
 	all := append(alerts, more...)
@@ -524,7 +526,7 @@ func render(res []result) string {
 	}
 	b.WriteString("```\n\n")
 	b.WriteString("Reproduce: `make bench` (builds the sidecar, Alertmanager and kube-apiserver into .cache/bin first; etcd from Debian's etcd-server). ")
-	b.WriteString("`go run ./integration/bench --quick` runs only the local-mode rows, `--kube-only` the Kubernetes-mode rows, `--profile-dir=DIR` saves the sidecar's heap profiles (at the storm's peak too).\n")
+	b.WriteString("`go run ./integration/bench --quick` runs only the local-mode rows, `--kube-only` the Kubernetes-mode rows, `--local-only` all the local-mode rows, `--profile-dir=DIR` saves the sidecar's heap profiles (at each storm's peak too).\n")
 	return b.String()
 }
 

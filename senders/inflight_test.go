@@ -1,0 +1,158 @@
+package senders
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/amtenant/amtenant/alert"
+)
+
+// groupsOf syncs n groups (alertnames G0…) of size alerts each into d.
+func groupsOf(d *dispatch, n, size int, at time.Time) {
+	var all []*alert.Incarnation
+	for g := range n {
+		for i := range size {
+			all = append(all, firingAt(uint64(g*size+i+1), at, "alertname", fmt.Sprint("G", g), "instance", fmt.Sprint(i)))
+		}
+	}
+	d.sync(at, all)
+}
+
+func wantShared(t *testing.T, p *sharedInFlight, notifications, alerts int64) {
+	t.Helper()
+	if n, a := p.notifications.Load(), p.alerts.Load(); n != notifications || a != alerts {
+		t.Fatalf("shared bound holds %d notifications and %d alerts, want %d and %d", n, a, notifications, alerts)
+	}
+}
+
+// Beyond each integration's first notification in flight, the shared
+// bound decides: the first always goes, so that one integration taking
+// the whole bound delays nobody else's next notification.
+func TestSharedInFlightFirstAlwaysGoes(t *testing.T) {
+	p := newSharedInFlight(1, 100)
+	noisy, quiet := newDispatch(policyGI(gw, gi, ri), true), newDispatch(policyGI(gw, gi, ri), true)
+	noisy.shared, quiet.shared = p, p
+	groupsOf(noisy, 4, 2, t0)
+	groupsOf(quiet, 2, 2, t0)
+	now := t0.Add(gw)
+
+	bs := noisy.due(now, DefaultMaxInFlight)
+	if len(bs) != 2 {
+		t.Fatalf("noisy: %d batches with room for one beyond the first, want 2", len(bs))
+	}
+	if bs[0].shared || !bs[1].shared {
+		t.Errorf("noisy: shared = %v, %v; want the first outside the bound, the second in it", bs[0].shared, bs[1].shared)
+	}
+	wantShared(t, p, 1, 2)
+	if w := noisy.wakeAt(now, DefaultMaxInFlight); !w.IsZero() {
+		t.Errorf("noisy: wakeAt = %v while waiting for the shared bound, want zero (woken by a delivery's end)", w)
+	}
+
+	qs := quiet.due(now, DefaultMaxInFlight)
+	if len(qs) != 1 || qs[0].shared {
+		t.Fatalf("quiet: %d batches with the bound taken by another integration, want its first (outside the bound)", len(qs))
+	}
+	if w := quiet.wakeAt(now, DefaultMaxInFlight); !w.IsZero() {
+		t.Errorf("quiet: wakeAt = %v, want zero", w)
+	}
+
+	// The noisy integration's shared batch ends: its next group takes
+	// the share.
+	noisy.complete(bs[1], now.Add(time.Second), true)
+	wantShared(t, p, 0, 0)
+	more := noisy.due(now.Add(time.Second), DefaultMaxInFlight)
+	if len(more) != 1 || !more[0].shared {
+		t.Fatalf("noisy: %d batches once the share was given back, want 1 in the bound", len(more))
+	}
+	wantShared(t, p, 1, 2)
+}
+
+// A group listing more alerts than the whole bound goes once it is its
+// integration's only notification in flight: later, never lost.
+func TestSharedInFlightBigGroupGoesAlone(t *testing.T) {
+	p := newSharedInFlight(10, 3)
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	d.shared = p
+	groupsOf(d, 2, 5, t0)
+	now := t0.Add(gw)
+	bs := d.due(now, DefaultMaxInFlight)
+	if len(bs) != 1 {
+		t.Fatalf("%d batches of 5 alerts with a bound of 3, want the first only", len(bs))
+	}
+	wantShared(t, p, 0, 0)
+	d.complete(bs[0], now, true)
+	if bs = d.due(now, DefaultMaxInFlight); len(bs) != 1 || bs[0].shared || len(bs[0].firing) != 5 {
+		t.Fatalf("the second group was not sent whole once the first ended: %d batches", len(bs))
+	}
+}
+
+// Every way a batch ends gives its share back, exactly once, and the
+// share is the batch's size, not the group's (members already in flight
+// in a regrouping are not listed).
+func TestSharedInFlightEveryEndGivesBack(t *testing.T) {
+	ends := map[string]func(d *dispatch, b *batch, now time.Time){
+		"delivered": func(d *dispatch, b *batch, now time.Time) { d.complete(b, now, true) },
+		"failed":    func(d *dispatch, b *batch, now time.Time) { d.complete(b, now, false) },
+		"settled":   func(d *dispatch, b *batch, now time.Time) { d.settle(b, now) },
+		"released":  func(d *dispatch, b *batch, now time.Time) { d.release(b) },
+		"canceled":  func(d *dispatch, b *batch, now time.Time) { d.cancel(b, now) },
+	}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			p := newSharedInFlight(10, 100)
+			d := newDispatch(policyGI(gw, gi, ri), true)
+			d.shared = p
+			groupsOf(d, 3, 2, t0)
+			now := t0.Add(gw)
+			bs := d.due(now, DefaultMaxInFlight)
+			if len(bs) != 3 {
+				t.Fatalf("%d batches, want 3", len(bs))
+			}
+			wantShared(t, p, 2, 4)
+			for _, b := range bs {
+				end(d, b, now)
+			}
+			wantShared(t, p, 0, 0)
+			end(d, bs[1], now) // a second end of one batch gives nothing back twice
+			wantShared(t, p, 0, 0)
+		})
+	}
+}
+
+// A group due with nothing to say gives its reservation back at once.
+func TestSharedInFlightNothingToSay(t *testing.T) {
+	p := newSharedInFlight(10, 100)
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	d.shared = p
+	groupsOf(d, 2, 2, t0)
+	now := t0.Add(gw)
+	bs := d.due(now, DefaultMaxInFlight)
+	if len(bs) != 2 {
+		t.Fatalf("%d batches, want 2", len(bs))
+	}
+	d.complete(bs[1], now, true)
+	// The first is still in flight; the second group is due again with
+	// nothing new: no notification, no share held.
+	if more := d.due(now.Add(gi), DefaultMaxInFlight); len(more) != 0 {
+		t.Fatalf("%d batches of a group with nothing to say", len(more))
+	}
+	wantShared(t, p, 0, 0)
+}
+
+func TestSharedInFlightTake(t *testing.T) {
+	p := newSharedInFlight(2, 10)
+	if !p.take(6) || p.take(6) || !p.take(4) || p.take(0) {
+		t.Fatal("take does not hold the alert and notification bounds")
+	}
+	wantShared(t, p, 2, 10)
+	p.give(4)
+	p.shrink(1)
+	wantShared(t, p, 1, 5)
+	var unbounded *sharedInFlight
+	if !unbounded.take(1 << 30) {
+		t.Fatal("a nil bound refused")
+	}
+	unbounded.give(1)
+	unbounded.shrink(1)
+}
