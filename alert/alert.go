@@ -17,7 +17,7 @@ type Alert struct {
 	// Fingerprint is Alertmanager's hash of the label set (16 hex digits).
 	Fingerprint  string         `json:"fingerprint"`
 	Labels       model.LabelSet `json:"labels"`
-	Annotations  model.LabelSet `json:"annotations,omitempty"`
+	Annotations  Annotations    `json:"annotations,omitzero"`
 	StartsAt     time.Time      `json:"startsAt"`
 	EndsAt       time.Time      `json:"endsAt,omitzero"`
 	UpdatedAt    time.Time      `json:"updatedAt,omitzero"`

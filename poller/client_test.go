@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/prometheus/common/model"
+
+	"github.com/amtenant/amtenant/alert"
 )
 
 const (
@@ -218,7 +220,7 @@ func TestClientPollConvertsAlerts(t *testing.T) {
 		t.Errorf("Labels = %v, want %v", a.Labels, wantLabels)
 	}
 	wantAnn := model.LabelSet{"summary": "Active is firing"}
-	if !reflect.DeepEqual(a.Annotations, wantAnn) {
+	if !reflect.DeepEqual(a.Annotations, alert.NewAnnotations(wantAnn)) {
 		t.Errorf("Annotations = %v, want %v", a.Annotations, wantAnn)
 	}
 	for _, c := range []struct {
@@ -605,7 +607,7 @@ func TestClientFingerprints(t *testing.T) {
 		if !reflect.DeepEqual(fps, want) {
 			t.Errorf("fingerprints = %v, want %v", fps, want)
 		}
-		if snap.Alerts[0].Annotations["summary"] != "Dup is firing" {
+		if snap.Alerts[0].Annotations.Get("summary") != "Dup is firing" {
 			t.Errorf("kept %v, want the first copy", snap.Alerts[0].Annotations)
 		}
 		if !reflect.DeepEqual(snap.Incomplete, []string{"00000000000000d3"}) {

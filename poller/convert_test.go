@@ -56,15 +56,16 @@ func convert(payload models.GettableAlerts) (Snapshot, error) {
 		a := alert.Alert{
 			Fingerprint:  fp,
 			Labels:       ls,
-			Annotations:  make(model.LabelSet, len(ga.Annotations)),
 			StartsAt:     time.Time(*ga.StartsAt),
 			GeneratorURL: ga.GeneratorURL.String(),
 			SilencedBy:   ga.Status.SilencedBy,
 			InhibitedBy:  ga.Status.InhibitedBy,
 		}
+		ann := make(model.LabelSet, len(ga.Annotations))
 		for k, v := range ga.Annotations {
-			a.Annotations[model.LabelName(k)] = model.LabelValue(v)
+			ann[model.LabelName(k)] = model.LabelValue(v)
 		}
+		a.Annotations = alert.NewAnnotations(ann)
 		if ga.EndsAt != nil {
 			a.EndsAt = time.Time(*ga.EndsAt)
 		}

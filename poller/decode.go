@@ -38,10 +38,12 @@ type leanDecoder struct {
 	// snapshot.
 	pos    map[string]int
 	intern map[string]string
-	// sizes are the label and annotation counts of the last alert
-	// decoded: a new alert's maps are made that size (alerts of one poll
-	// are alike), not grown.
-	sizes [2]int
+	// size is the label count of the last alert decoded: a new alert's
+	// map is made that size (alerts of one poll are alike), not grown.
+	size int
+	// pairs and enc are the annotations being decoded, reused.
+	pairs []alert.Pair[[]byte]
+	enc   []byte
 }
 
 type cached struct {
@@ -53,6 +55,13 @@ type cached struct {
 // maxSizeHint bounds the size a map is made with from the last alert's: a
 // hostile alert with a million labels does not make every later map big.
 const maxSizeHint = 64
+
+// maxKeptPairs and maxKeptEncoding bound the buffers kept for the next
+// alert's annotations.
+const (
+	maxKeptPairs    = 256
+	maxKeptEncoding = 64 << 10
+)
 
 // maxInterned bounds the string table; it is emptied when full.
 const maxInterned = 1 << 20
@@ -337,10 +346,10 @@ func (d *leanDecoder) alert(raw []byte, rawSum uint64, key []byte, c *cached, sn
 		was = prev.a
 	}
 	var err error
-	if a.Labels, err = d.labelSet(sp.labels, was.Labels, &d.sizes[0]); err != nil {
+	if a.Labels, err = d.labelSet(sp.labels, was.Labels, &d.size); err != nil {
 		return fp, fmt.Errorf("labels: %w", err)
 	}
-	if a.Annotations, err = d.labelSet(sp.annotations, was.Annotations, &d.sizes[1]); err != nil {
+	if a.Annotations, err = d.annotations(sp.annotations, was.Annotations); err != nil {
 		return fp, fmt.Errorf("annotations: %w", err)
 	}
 	if fp == "" {
@@ -458,6 +467,38 @@ func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet, size *int) (mode
 	})
 	*size = min(len(ls), maxSizeHint)
 	return ls, err
+}
+
+// annotations decodes an annotation object; prev is the same alert's
+// annotations from the last poll, whose string is reused if they did not
+// change.
+func (d *leanDecoder) annotations(raw []byte, prev alert.Annotations) (alert.Annotations, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return alert.Annotations{}, nil
+	}
+	d.pairs = d.pairs[:0]
+	s := scanner{b: raw}
+	err := s.object(func(key []byte) error {
+		v, err := s.string()
+		if err != nil {
+			return err
+		}
+		// The value's bytes are the element's (or unquote's own): valid
+		// until the next element, after they are encoded.
+		d.pairs = append(d.pairs, alert.Pair[[]byte]{Name: d.str(key), Value: v})
+		return nil
+	})
+	if err != nil {
+		return alert.Annotations{}, err
+	}
+	d.enc = alert.EncodeAnnotations(d.enc[:0], d.pairs)
+	a := alert.AnnotationsOf(d.enc, prev)
+	clear(d.pairs) // the values point into the element
+	if cap(d.pairs) > maxKeptPairs || cap(d.enc) > maxKeptEncoding {
+		// A hostile alert's annotations do not stay held.
+		d.pairs, d.enc = nil, nil
+	}
+	return a, nil
 }
 
 func (d *leanDecoder) status(raw []byte, a *alert.Alert) (string, error) {

@@ -172,7 +172,7 @@ func TestLeanDecoderEdgeCases(t *testing.T) {
 			}, false},
 		{"nulls and unknown fields", `[{"labels":{"alertname":"A"},"annotations":null,"generatorURL":null,"fingerprint":"f1","extra":{"a":[1,2,{"b":"]"}]},` + ts + `}]`,
 			func(t *testing.T, s Snapshot) {
-				if len(s.Alerts) != 1 || len(s.Alerts[0].Annotations) != 0 {
+				if len(s.Alerts) != 1 || s.Alerts[0].Annotations.Len() != 0 {
 					t.Errorf("%+v", s)
 				}
 			}, false},
@@ -394,7 +394,7 @@ func TestLeanDecoderReusesUnchangedValues(t *testing.T) {
 		t.Fatalf("second poll: %v, %d alerts", err, len(second.Alerts))
 	}
 	a, b := first.Alerts[0], second.Alerts[0]
-	if got := b.Annotations["summary"]; got != "slower" {
+	if got := b.Annotations.Get("summary"); got != "slower" {
 		t.Fatalf("summary = %q, want the new value", got)
 	}
 	if unsafe.StringData(string(a.Labels["pod"])) != unsafe.StringData(string(b.Labels["pod"])) {
@@ -402,6 +402,15 @@ func TestLeanDecoderReusesUnchangedValues(t *testing.T) {
 	}
 	if unsafe.StringData(a.Fingerprint) != unsafe.StringData(b.Fingerprint) {
 		t.Error("the fingerprint was copied, not reused")
+	}
+	// Silenced, its annotations unchanged: their string is the last
+	// poll's.
+	third, err := d.decode(strings.NewReader(strings.Replace(one("slower"), `"active"`, `"suppressed"`, 1)))
+	if err != nil || len(third.Alerts) != 1 || !third.Alerts[0].Suppressed {
+		t.Fatalf("third poll: %v, %+v", err, third.Alerts)
+	}
+	if c := third.Alerts[0]; c.Annotations.Get("summary") != "slower" || !c.Annotations.Shares(b.Annotations) {
+		t.Errorf("annotations %v: not the last poll's %v", c.Annotations, b.Annotations)
 	}
 }
 
@@ -437,8 +446,8 @@ func TestStringsAgreeWithEncodingJSON(t *testing.T) {
 			t.Fatalf("decode with %.40s: %v, %d alerts", js, err, len(snap.Alerts))
 		}
 		a := snap.Alerts[0]
-		if a.Labels["v"] != model.LabelValue(want) || a.Annotations["s"] != model.LabelValue(want) || a.GeneratorURL != want {
-			t.Errorf("decode with %.40s: label %.40q, annotation %.40q, URL %.40q; want %.40q", js, a.Labels["v"], a.Annotations["s"], a.GeneratorURL, want)
+		if a.Labels["v"] != model.LabelValue(want) || a.Annotations.Get("s") != want || a.GeneratorURL != want {
+			t.Errorf("decode with %.40s: label %.40q, annotation %.40q, URL %.40q; want %.40q", js, a.Labels["v"], a.Annotations.Get("s"), a.GeneratorURL, want)
 		}
 	}
 }

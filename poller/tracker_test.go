@@ -70,7 +70,7 @@ func newAlert(name string, startsAt time.Time) alert.Alert {
 	return alert.Alert{
 		Fingerprint:  ls.Fingerprint().String(),
 		Labels:       ls,
-		Annotations:  model.LabelSet{"summary": "first rendering"},
+		Annotations:  alert.NewAnnotations(model.LabelSet{"summary": "first rendering"}),
 		StartsAt:     startsAt,
 		EndsAt:       startsAt.Add(4 * time.Minute),
 		UpdatedAt:    startsAt,
@@ -83,7 +83,7 @@ func newAlert(name string, startsAt time.Time) alert.Alert {
 func resent(a alert.Alert, now time.Time) alert.Alert {
 	a.EndsAt = now.Add(4 * time.Minute)
 	a.UpdatedAt = now
-	a.Annotations = model.LabelSet{"summary": model.LabelValue("rendered at " + now.Format(time.RFC3339))}
+	a.Annotations = alert.NewAnnotations(model.LabelSet{"summary": model.LabelValue("rendered at " + now.Format(time.RFC3339))})
 	return a
 }
 
@@ -173,7 +173,7 @@ func TestTrackerSameIncarnationKeepsIDAcrossResends(t *testing.T) {
 			t.Fatalf("t=%ds: ID %d, want %d (endsAt/updatedAt/annotations are not state changes)", sec, inc.ID, first.ID)
 		}
 		// The incarnation reports the latest view of the alert.
-		if !inc.EndsAt.Equal(r.EndsAt) || !inc.UpdatedAt.Equal(r.UpdatedAt) || inc.Annotations["summary"] != r.Annotations["summary"] {
+		if !inc.EndsAt.Equal(r.EndsAt) || !inc.UpdatedAt.Equal(r.UpdatedAt) || inc.Annotations != r.Annotations {
 			t.Fatalf("t=%ds: incarnation not updated to the latest resend: got %+v, want %+v", sec, inc.Alert, r)
 		}
 	}

@@ -45,10 +45,10 @@ func (m *Manager) SendTest(ctx context.Context, id, tenant string) ([]TestResult
 				model.AlertNameLabel: TestAlertName,
 				"severity":           "info",
 			},
-			Annotations: model.LabelSet{
+			Annotations: alert.NewAnnotations(model.LabelSet{
 				"summary":     model.LabelValue("Test notification from amtenant for channel " + id),
 				"description": "amtenant send-test checks that this channel delivers. No action is needed.",
-			},
+			}),
 			StartsAt: now,
 		},
 		Status: alert.Firing,

@@ -88,7 +88,7 @@ func newInc(id uint64, st alert.Status, labels ...string) *alert.Incarnation {
 		Alert: alert.Alert{
 			Fingerprint: ls.Fingerprint().String(),
 			Labels:      ls,
-			Annotations: model.LabelSet{"summary": "something broke"},
+			Annotations: alert.NewAnnotations(model.LabelSet{"summary": "something broke"}),
 			StartsAt:    t0.Add(-time.Minute),
 			EndsAt:      t0.Add(time.Hour),
 		},

@@ -278,12 +278,12 @@ func (t *target) notify(ctx context.Context, alerts []*types.Alert) (retry bool,
 // label. Firing alerts get a zero endsAt (rendered as firing whatever the
 // delay), resolved ones the time they were found gone.
 //
-// The notifiers and templates only read an alert's maps (Alertmanager
+// The notifiers and templates only read an alert's labels (Alertmanager
 // hands the same alerts to every integration of a receiver), and the
 // tracker's maps are never changed once decoded, so they are shared: only
-// labels that take the tenant label are copied. A storm's notifications
-// in flight hold one copy of each alert's labels less, and none of its
-// annotations.
+// labels that take the tenant label are copied. The annotations, held
+// compactly between polls, are made a map here, for the notification's
+// time only.
 func (t *target) alerts(b *batch, now time.Time) []*types.Alert {
 	out := make([]*types.Alert, 0, len(b.firingIncs)+len(b.resolvedIncs))
 	conv := func(inc *alert.Incarnation, resolved bool) *types.Alert {
@@ -295,7 +295,7 @@ func (t *target) alerts(b *batch, now time.Time) []*types.Alert {
 		}
 		a := &types.Alert{Alert: model.Alert{
 			Labels:       ls,
-			Annotations:  inc.Annotations,
+			Annotations:  inc.Annotations.LabelSet(),
 			StartsAt:     inc.StartsAt,
 			GeneratorURL: inc.GeneratorURL,
 		}, UpdatedAt: now}

@@ -43,7 +43,7 @@ func incarnation(name string, id uint64, st alert.Status, startsAt time.Time) al
 		Alert: alert.Alert{
 			Fingerprint:  ls.Fingerprint().String(),
 			Labels:       ls,
-			Annotations:  model.LabelSet{"summary": "disk 93% full", "runbook": "https://runbooks.example/disk"},
+			Annotations:  alert.NewAnnotations(model.LabelSet{"summary": "disk 93% full", "runbook": "https://runbooks.example/disk"}),
 			StartsAt:     startsAt,
 			EndsAt:       startsAt.Add(4 * time.Minute),
 			UpdatedAt:    startsAt.Add(30 * time.Second),

@@ -31,11 +31,11 @@ func sampleFile(n int) *File {
 					"pod": model.LabelValue(fmt.Sprintf("api-%d-7f9c8d6b5-x2x9z", i)), "container": "api",
 					"job": "kube-state-metrics", "severity": "warning", "instance": "10.0.12.34:8080", "prometheus": "monitoring/k8s",
 				},
-				Annotations: model.LabelSet{
+				Annotations: alert.NewAnnotations(model.LabelSet{
 					"summary":     "Pod is crash looping.",
 					"description": model.LabelValue(fmt.Sprintf("Pod team-%d/api-%d (api) is in waiting state (reason: \"CrashLoopBackOff\").", i%50, i)),
 					"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping",
-				},
+				}),
 				StartsAt: now.Add(-time.Duration(i) * time.Second), EndsAt: now.Add(4 * time.Minute), UpdatedAt: now,
 				GeneratorURL: "http://prometheus-k8s-0:9090/graph?g0.expr=max_over_time%28kube_pod_container_status_waiting_reason%5B5m%5D%29+%3E%3D+1",
 			},
