@@ -66,6 +66,28 @@ type group struct {
 	// failed is set when the last notification was not delivered: the
 	// group is flushed at once when the channel's configuration changes.
 	failed bool
+	// changes counts the changes of what a flush of the group reads: its
+	// members, their states, their being in flight, its log entry.
+	changes uint64
+	// quiet is the last flush's, if it found nothing to say.
+	quiet quiet
+}
+
+// quiet records that a flush found nothing to say. Until something it
+// reads changes (the group's changes, the integration's: policy, sending
+// of resolutions, the whole log) or the repeat interval of its log entry
+// elapses, flushing the group again would say nothing either and change
+// nothing, so it is skipped: most groups of a busy channel are unchanged
+// at most of their group intervals, and the flush of a big group costs
+// its members' fingerprints sorted and compared.
+type quiet struct {
+	ok bool
+	// group and dispatch are the changes counts of the group and of the
+	// integration when it was recorded.
+	group, dispatch uint64
+	// until is when the log entry's repeat interval elapses; zero when
+	// there is no entry.
+	until time.Time
 }
 
 // told is what the last delivered notification of a group said:
@@ -129,6 +151,12 @@ type dispatch struct {
 	// the last due left a group waiting for it.
 	shared      *sharedInFlight
 	waitsShared bool
+	// changes counts the changes of what every group's flush reads: the
+	// policy, the sending of resolutions, the whole log (see quiet).
+	changes uint64
+	// alwaysFlush turns the skip of quiet groups off (for tests, which
+	// compare the two).
+	alwaysFlush bool
 	// syncs counts the syncs, to mark the members each one routes.
 	syncs uint64
 	// lastDelivered is when a notification was last delivered, for the
@@ -188,6 +216,7 @@ func newDispatch(p channel.Policy, sendResolved bool) *dispatch {
 // replica makes to its log goes through here, so that the leader's record
 // reaches its followers.
 func (d *dispatch) setLog(key string, t *told) {
+	d.changed(key)
 	if t == nil {
 		if _, ok := d.log[key]; !ok {
 			return
@@ -205,6 +234,7 @@ func (d *dispatch) setLog(key string, t *told) {
 // mirror sets (nil: deletes) a group's log entry from the leader's
 // record, and wakes the batches waiting for it.
 func (d *dispatch) mirror(key string, t *told) {
+	d.changed(key)
 	if t == nil {
 		delete(d.log, key)
 	} else {
@@ -216,6 +246,7 @@ func (d *dispatch) mirror(key string, t *told) {
 
 // mirrorAll replaces the whole log with the leader's.
 func (d *dispatch) mirrorAll(groups []state.Group) {
+	d.changes++
 	clear(d.log)
 	for _, g := range groups {
 		if t := toldOf(g); t != nil {
@@ -224,6 +255,38 @@ func (d *dispatch) mirrorAll(groups []state.Group) {
 	}
 	d.touch()
 	d.logMirrored()
+}
+
+// changed records a change of what the flush of the group key reads.
+func (d *dispatch) changed(key string) {
+	if g := d.groups[key]; g != nil {
+		g.changes++
+	}
+}
+
+// stillQuiet reports whether g's last flush found nothing to say and
+// nothing it reads changed since, so that flushing it at now would say
+// nothing either (see quiet).
+func (d *dispatch) stillQuiet(g *group, now time.Time) bool {
+	q := g.quiet
+	return q.ok && !d.alwaysFlush && q.group == g.changes && q.dispatch == d.changes && (q.until.IsZero() || !now.After(q.until))
+}
+
+// setQuiet records that g's flush found nothing to say.
+func (d *dispatch) setQuiet(g *group) {
+	q := quiet{ok: true, group: g.changes, dispatch: d.changes}
+	if t := d.log[g.key]; t != nil {
+		q.until = t.at.Add(d.policy.RepeatInterval)
+	}
+	g.quiet = q
+}
+
+// setSendResolved changes whether the integration sends resolutions.
+func (d *dispatch) setSendResolved(v bool) {
+	if v != d.sendResolved {
+		d.sendResolved = v
+		d.changes++
+	}
 }
 
 func (d *dispatch) logMirrored() {
@@ -294,6 +357,7 @@ func (d *dispatch) groupInterval() time.Duration {
 func (d *dispatch) setPolicy(p channel.Policy, now time.Time) {
 	regroup := !slices.Equal(p.GroupBy, d.policy.GroupBy) || p.GroupByAll != d.policy.GroupByAll
 	d.policy = p
+	d.changes++
 	if regroup {
 		d.regroup(now)
 	}
@@ -342,6 +406,7 @@ func (d *dispatch) join(m *member, now time.Time) {
 		d.groups[key] = g
 	}
 	g.members[m.inc.Key()] = m
+	g.changes++
 	m.g = g
 }
 
@@ -369,6 +434,7 @@ func (d *dispatch) leave(m *member) {
 		return
 	}
 	delete(g.members, m.inc.Key())
+	g.changes++
 	m.g = nil
 	d.dropIfEmpty(g)
 }
@@ -440,6 +506,9 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 				m.pendingSince = now
 			}
 		}
+		if m.g != nil && (m.inc.Status != inc.Status || m.inc.Suppressed != inc.Suppressed) {
+			m.g.changes++
+		}
 		m.inc, m.detached = inc, false
 		if inc.Status == alert.Suppressed {
 			m.pendingSince = time.Time{}
@@ -459,6 +528,7 @@ func (d *dispatch) restore(st state.Target) {
 	for _, m := range st.Members {
 		d.restoredMembers[m.Key()] = true
 	}
+	d.changes++
 	d.restoredNext = make(map[string]state.Group, len(st.Groups))
 	for _, g := range st.Groups {
 		if !g.Next.IsZero() || g.Failed {
@@ -616,6 +686,10 @@ func (d *dispatch) due(now time.Time, slots int) []*batch {
 		if d.inflight >= slots || (d.limiter != nil && d.limiter.TokensAt(now) < 1) {
 			break // deferred: still due
 		}
+		if d.stillQuiet(g, now) {
+			g.next = nextBoundary(g.next, d.groupInterval(), now)
+			continue
+		}
 		// Beyond the first, a share of the shared bound: reserved for the
 		// group's size, then for the batch's.
 		shared, reserved := d.inflight > 0, len(g.members)
@@ -629,8 +703,10 @@ func (d *dispatch) due(now time.Time, slots int) []*batch {
 			if shared {
 				d.shared.give(reserved)
 			}
+			d.setQuiet(g)
 			continue
 		}
+		g.quiet = quiet{}
 		if shared {
 			b.shared, b.pooled = true, len(b.firingIncs)+len(b.resolvedIncs)
 			d.shared.shrink(reserved - b.pooled)
@@ -910,6 +986,7 @@ func (d *dispatch) end(b *batch) *group {
 	g := d.groups[b.groupKey]
 	if g != nil {
 		g.inflight = false
+		g.changes++
 		d.inflight--
 	}
 	return g

@@ -353,7 +353,7 @@ func (m *Manager) installLocked(spec channel.Spec, h [32]byte, integs []integrat
 				d.mu.Lock()
 				d.setPolicy(spec.Policy, m.opts.Now())
 				d.setLimits(spec.Limits, m.opts.Now())
-				d.sendResolved = in.SendResolved()
+				d.setSendResolved(in.SendResolved())
 				// What failed may work now.
 				d.retryFailed(m.opts.Now())
 				d.mu.Unlock()
