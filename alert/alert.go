@@ -89,6 +89,11 @@ type Incarnation struct {
 	// Tenant is filled in by the router: the tenant owning the alert's
 	// namespace, empty for cluster alerts.
 	Tenant string `json:"-"`
+	// Unrouted is set on a value the tracker has just made, until the
+	// router fills its Tenant in: only then may the router write it.
+	// Once routed a value is shared (the senders hold it across polls) and
+	// never written again; a change is a new value.
+	Unrouted bool `json:"-"`
 }
 
 // Key identifies an incarnation across polls.

@@ -36,7 +36,7 @@ func (t *Tracker) find(now time.Time, ms labels.Matchers, fp string) []Tracked {
 			continue
 		}
 		for _, p := range e.prev {
-			out = append(out, Tracked{Incarnation: p})
+			out = append(out, Tracked{Incarnation: tracked(p)})
 		}
 		tr := Tracked{Incarnation: e.cur, MissingSince: e.missingSince, HoldUntil: hold}
 		if !e.missingSince.IsZero() && e.cur.Status != alert.Resolved {

@@ -20,16 +20,18 @@ type Source interface {
 
 // Sink receives the tracker's verdicts after every successful poll. The
 // slice is the sink's to keep: the tracker makes a new one for every call
-// and never changes it afterwards.
+// and never changes it afterwards. The values are shared from poll to
+// poll while they do not change, and are never written again, except a
+// new value's Tenant by the router (see alert.Incarnation.Unrouted).
 type Sink interface {
-	Observe(now time.Time, incs []alert.Incarnation)
+	Observe(now time.Time, incs []*alert.Incarnation)
 }
 
 // SinkFunc adapts a function to Sink.
-type SinkFunc func(now time.Time, incs []alert.Incarnation)
+type SinkFunc func(now time.Time, incs []*alert.Incarnation)
 
 // Observe calls f.
-func (f SinkFunc) Observe(now time.Time, incs []alert.Incarnation) { f(now, incs) }
+func (f SinkFunc) Observe(now time.Time, incs []*alert.Incarnation) { f(now, incs) }
 
 // Config configures a Poller.
 type Config struct {

@@ -58,8 +58,8 @@ func newPollerHarness(t *testing.T) *pollerHarness {
 		h.sourceCtx = ctx
 		return h.next.snap, h.next.err
 	})
-	sink := SinkFunc(func(now time.Time, incs []alert.Incarnation) {
-		h.sinkCalls = append(h.sinkCalls, sinkCall{now: now, incs: incs})
+	sink := SinkFunc(func(now time.Time, incs []*alert.Incarnation) {
+		h.sinkCalls = append(h.sinkCalls, sinkCall{now: now, incs: values(incs)})
 	})
 	log := slog.New(slog.NewTextHandler(h.logs, nil))
 	h.p = New(cfg, src, sink, log, h.reg)

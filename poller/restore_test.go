@@ -71,7 +71,7 @@ func throughFile(t *testing.T, st state.Tracker) state.Tracker {
 func (s *savedTracker) restored(t *testing.T, cfg TrackerConfig) (*trackerHarness, []alert.Incarnation) {
 	t.Helper()
 	h := newTrackerHarness(t, cfg)
-	return h, h.tr.Import(throughFile(t, s.h.tr.Export()))
+	return h, values(h.tr.Import(throughFile(t, s.h.tr.Export())))
 }
 
 func maxID(incs []alert.Incarnation) uint64 {

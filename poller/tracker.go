@@ -2,11 +2,14 @@ package poller
 
 import (
 	"log/slog"
+	"maps"
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 
 	"github.com/amtenant/amtenant/alert"
 	"github.com/amtenant/amtenant/state"
@@ -36,9 +39,12 @@ const DefaultResolvedRetention = 10 * time.Minute
 // entry is what the tracker remembers about one fingerprint.
 type entry struct {
 	cur alert.Incarnation
+	// pub is cur as last handed out (see published): the same value poll
+	// after poll while nothing the pipeline reads changes.
+	pub *alert.Incarnation
 	// prev are incarnations that ended before cur started, still reported
-	// as resolved for the retention period.
-	prev []alert.Incarnation
+	// as resolved for the retention period; handed out, so never written.
+	prev []*alert.Incarnation
 	// lastPoll is the number of the last poll the alert was present in.
 	lastPoll uint64
 	// missingSince is the time of the first poll the alert was absent from,
@@ -165,7 +171,7 @@ func (t *Tracker) observeUptime(now, uptime time.Time) {
 // of the pipeline must know about: firing, suppressed, and recently
 // resolved ones. It must only be called for successful polls; a failed poll
 // says nothing about absence.
-func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
+func (t *Tracker) Observe(now time.Time, snap Snapshot) []*alert.Incarnation {
 	t.poll++
 	t.observeUptime(now, snap.Uptime)
 	t.grow(len(snap.Alerts) + len(snap.Incomplete))
@@ -194,7 +200,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 	t.shrink(len(snap.Alerts) + len(snap.Incomplete))
 
 	hold := t.Holding(now)
-	out := make([]alert.Incarnation, 0, t.cache.Len())
+	out := make([]*alert.Incarnation, 0, t.cache.Len())
 	var active, suppressed, resolving, resolved float64
 	for _, fp := range t.cache.Keys() {
 		e, _ := t.cache.Peek(fp)
@@ -207,7 +213,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 				t.resolve(&e.cur, e.missingSince, now)
 			}
 		}
-		e.prev = slices.DeleteFunc(e.prev, func(p alert.Incarnation) bool {
+		e.prev = slices.DeleteFunc(e.prev, func(p *alert.Incarnation) bool {
 			return now.Sub(p.ResolvedAt) >= t.cfg.ResolvedRetention
 		})
 		if e.cur.Status == alert.Resolved && now.Sub(e.cur.ResolvedAt) >= t.cfg.ResolvedRetention {
@@ -216,7 +222,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []alert.Incarnation {
 		}
 		out = append(out, e.prev...)
 		resolved += float64(len(e.prev))
-		out = append(out, e.cur)
+		out = append(out, e.published())
 		switch {
 		case e.cur.Status == alert.Resolved:
 			resolved++
@@ -246,8 +252,8 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		// Back after it was resolved: even with the same startsAt (an
 		// Alertmanager restart longer than the grace) the channels were told
 		// it ended, so they must be told it fires again.
-		e.prev = append(e.prev, e.cur)
-		e.cur = t.start(a)
+		e.prev = append(e.prev, e.published())
+		e.cur, e.pub = t.start(a), nil
 	case a.StartsAt.After(e.cur.StartsAt) && !t.Holding(now):
 		// Alertmanager replaces startsAt only when the previous alert had
 		// ended, so a later startsAt is a new incarnation even if the sidecar
@@ -258,8 +264,8 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 			end = e.missingSince
 		}
 		t.resolve(&old, end, now)
-		e.prev = append(e.prev, old)
-		e.cur = t.start(a)
+		e.prev = append(e.prev, publish(&old))
+		e.cur, e.pub = t.start(a), nil
 	default:
 		// The same incarnation. endsAt, updatedAt and annotations move on
 		// every resend and are not state changes; an earlier startsAt is
@@ -284,6 +290,55 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		t.gen++
 	}
 	return true
+}
+
+// published returns the current incarnation as the pipeline gets it: the
+// value last handed out while nothing in it changed, or a new one. An
+// alert unchanged from poll to poll is then one value, not a copy per
+// poll: the pipeline holds it, compares and routes it, without the
+// tracker copying every alert on every poll.
+func (e *entry) published() *alert.Incarnation {
+	if e.pub == nil || !samePublished(e.pub, &e.cur) {
+		e.pub = publish(&e.cur)
+	}
+	return e.pub
+}
+
+// tracked returns what the tracker knows of a value it handed out: not
+// the router's fields, which the router may be writing.
+func tracked(p *alert.Incarnation) alert.Incarnation {
+	return alert.Incarnation{Alert: p.Alert, ID: p.ID, Status: p.Status, ResolvedAt: p.ResolvedAt}
+}
+
+// publish returns a new value of inc for the pipeline, for the router to
+// fill its tenant in.
+func publish(inc *alert.Incarnation) *alert.Incarnation {
+	c := *inc
+	c.Tenant, c.Unrouted = "", true
+	return &c
+}
+
+// samePublished reports whether pub, handed out before, still says what
+// cur does. The router's fields (tenant) are not compared; labels and
+// annotations are compared by identity first, as an unchanged alert's
+// decoding keeps them.
+func samePublished(pub, cur *alert.Incarnation) bool {
+	return pub.ID == cur.ID && pub.Status == cur.Status && pub.Fingerprint == cur.Fingerprint &&
+		pub.StartsAt.Equal(cur.StartsAt) && pub.EndsAt.Equal(cur.EndsAt) && pub.UpdatedAt.Equal(cur.UpdatedAt) &&
+		pub.ResolvedAt.Equal(cur.ResolvedAt) && pub.GeneratorURL == cur.GeneratorURL && pub.Suppressed == cur.Suppressed &&
+		pub.Annotations == cur.Annotations && slices.Equal(pub.SilencedBy, cur.SilencedBy) &&
+		slices.Equal(pub.InhibitedBy, cur.InhibitedBy) && sameLabels(pub.Labels, cur.Labels)
+}
+
+// sameLabels compares label sets, by identity first.
+func sameLabels(a, b model.LabelSet) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() {
+		return true
+	}
+	return maps.Equal(a, b)
 }
 
 func (t *Tracker) start(a *alert.Alert) alert.Incarnation {
@@ -358,7 +413,11 @@ func (t *Tracker) Export() state.Tracker {
 	st := state.Tracker{NextID: t.nextID, Uptime: t.uptime, Alerts: make([]state.Entry, 0, t.cache.Len())}
 	for _, fp := range t.cache.Keys() {
 		e, _ := t.cache.Peek(fp)
-		st.Alerts = append(st.Alerts, state.Entry{Current: e.cur, Previous: slices.Clone(e.prev), MissingSince: e.missingSince})
+		se := state.Entry{Current: e.cur, MissingSince: e.missingSince}
+		for _, p := range e.prev {
+			se.Previous = append(se.Previous, tracked(p))
+		}
+		st.Alerts = append(st.Alerts, se)
 	}
 	return st
 }
@@ -369,7 +428,7 @@ func (t *Tracker) Export() state.Tracker {
 // down is resolved after the resolve grace like any other. An
 // Alertmanager that restarted meanwhile shows a new uptime at that poll,
 // which holds resolutions as usual.
-func (t *Tracker) Import(st state.Tracker) []alert.Incarnation {
+func (t *Tracker) Import(st state.Tracker) []*alert.Incarnation {
 	t.removed = true
 	t.cache.Purge()
 	t.removed = false
@@ -377,13 +436,16 @@ func (t *Tracker) Import(st state.Tracker) []alert.Incarnation {
 	t.uptime = st.Uptime
 	t.gen++
 	t.grow(len(st.Alerts))
-	var out []alert.Incarnation
+	var out []*alert.Incarnation
 	for _, se := range st.Alerts {
 		if se.Current.Fingerprint == "" {
 			continue
 		}
-		e := &entry{cur: se.Current, prev: se.Previous, missingSince: se.MissingSince}
-		for _, inc := range append(slices.Clone(e.prev), e.cur) {
+		e := &entry{cur: se.Current, missingSince: se.MissingSince}
+		for i := range se.Previous {
+			e.prev = append(e.prev, publish(&se.Previous[i]))
+		}
+		for _, inc := range append(slices.Clone(e.prev), e.published()) {
 			t.nextID = max(t.nextID, inc.ID) // IDs stay unique whatever the file says
 			out = append(out, inc)
 		}

@@ -48,13 +48,22 @@ func newTrackerHarness(t *testing.T, cfg TrackerConfig) *trackerHarness {
 // observe feeds a poll at t0+sec seen by an Alertmanager up since oldUptime.
 func (h *trackerHarness) observe(sec int, alerts ...alert.Alert) []alert.Incarnation {
 	h.t.Helper()
-	return h.tr.Observe(at(sec), Snapshot{Alerts: alerts, Uptime: oldUptime})
+	return values(h.tr.Observe(at(sec), Snapshot{Alerts: alerts, Uptime: oldUptime}))
+}
+
+// values copies what the tracker hands out, for comparisons.
+func values(incs []*alert.Incarnation) []alert.Incarnation {
+	out := make([]alert.Incarnation, len(incs))
+	for i, inc := range incs {
+		out[i] = *inc
+	}
+	return out
 }
 
 // observeSnap feeds a complete snapshot at t0+sec.
 func (h *trackerHarness) observeSnap(sec int, snap Snapshot) []alert.Incarnation {
 	h.t.Helper()
-	return h.tr.Observe(at(sec), snap)
+	return values(h.tr.Observe(at(sec), snap))
 }
 
 func (h *trackerHarness) evictions() float64 { return testutil.ToFloat64(h.m.evictions) }
@@ -1084,4 +1093,35 @@ func TestTrackerRestartHoldIsBounded(t *testing.T) {
 			t.Error("a later restart is not held")
 		}
 	})
+}
+
+// An alert that does not change is one value from poll to poll, not a
+// copy per poll; any change the pipeline reads is a new value, and the
+// value handed out before stays as it was.
+func TestTrackerSharesUnchangedValues(t *testing.T) {
+	h := newTrackerHarness(t, testTrackerConfig())
+	a := newAlert("Steady", at(0))
+	first := h.tr.Observe(at(0), Snapshot{Alerts: []alert.Alert{a}, Uptime: oldUptime})
+	if len(first) != 1 || !first[0].Unrouted {
+		t.Fatalf("first poll: %+v, want one new value for the router", first)
+	}
+	first[0].Tenant, first[0].Unrouted = "team-a", false // as the router does
+	second := h.tr.Observe(at(10), Snapshot{Alerts: []alert.Alert{a}, Uptime: oldUptime})
+	if len(second) != 1 || second[0] != first[0] {
+		t.Fatalf("an unchanged alert is a new value: %p, then %p", first[0], second[0])
+	}
+	silenced := a
+	silenced.Suppressed, silenced.SilencedBy = true, []string{"s1"}
+	third := h.tr.Observe(at(20), Snapshot{Alerts: []alert.Alert{silenced}, Uptime: oldUptime})
+	if len(third) != 1 || third[0] == first[0] || third[0].Status != alert.Suppressed || !third[0].Unrouted || third[0].Tenant != "" {
+		t.Fatalf("a silenced alert: %+v, want a new value, suppressed, for the router", third[0])
+	}
+	if first[0].Status != alert.Firing || first[0].Tenant != "team-a" {
+		t.Errorf("the value handed out before changed: %+v", first[0])
+	}
+	resend := resent(silenced, at(30))
+	fourth := h.tr.Observe(at(30), Snapshot{Alerts: []alert.Alert{resend}, Uptime: oldUptime})
+	if fourth[0] == third[0] || fourth[0].Annotations != resend.Annotations {
+		t.Errorf("new annotations: %v, want a new value with them", fourth[0].Annotations)
+	}
 }

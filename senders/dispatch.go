@@ -48,8 +48,6 @@ type member struct {
 	pendingSince time.Time
 	// inflight is set while a notification listing it is being sent.
 	inflight bool
-	// detached is set once inc is a copy of its own (see sync).
-	detached bool
 	// synced is the number of the last sync that routed it here.
 	synced uint64
 }
@@ -475,12 +473,7 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 		if m.inflight || m.inc.Status == alert.Resolved {
 			// Kept although the tracker no longer reports it: a
 			// resolution waits for its group's next flush, a member in
-			// flight for the end of its notification. On a copy of its
-			// own, not in the poll's slice, which it must not keep whole.
-			if !m.detached {
-				c := *m.inc
-				m.inc, m.detached = &c, true
-			}
+			// flight for the end of its notification.
 			continue
 		}
 		// Gone from the routed set: evicted, moved to another tenant, or no
@@ -509,7 +502,7 @@ func (d *dispatch) sync(now time.Time, incs []*alert.Incarnation) {
 		if m.g != nil && (m.inc.Status != inc.Status || m.inc.Suppressed != inc.Suppressed) {
 			m.g.changes++
 		}
-		m.inc, m.detached = inc, false
+		m.inc = inc
 		if inc.Status == alert.Suppressed {
 			m.pendingSince = time.Time{}
 			if m.g != nil && !m.inflight {
@@ -799,18 +792,17 @@ func (d *dispatch) flush(g *group, now time.Time) *batch {
 	}
 	sortMembers(b.firing)
 	sortMembers(b.resolved)
-	// Copies: the incarnations belong to a poll's slice, which a
-	// notification retried for long must not keep whole.
-	incs := make([]alert.Incarnation, 0, len(b.firing)+len(b.resolved))
+	// The values as they are now: the tracker's values are never
+	// written, a change is a new value that the members take meanwhile.
+	b.firingIncs = make([]*alert.Incarnation, 0, len(b.firing))
 	for _, m := range b.firing {
 		m.inflight = true
-		incs = append(incs, *m.inc)
-		b.firingIncs = append(b.firingIncs, &incs[len(incs)-1])
+		b.firingIncs = append(b.firingIncs, m.inc)
 	}
+	b.resolvedIncs = make([]*alert.Incarnation, 0, len(b.resolved))
 	for _, m := range b.resolved {
 		m.inflight = true
-		incs = append(incs, *m.inc)
-		b.resolvedIncs = append(b.resolvedIncs, &incs[len(incs)-1])
+		b.resolvedIncs = append(b.resolvedIncs, m.inc)
 	}
 	// Resolutions the integration does not send are told with the batch.
 	b.resolved = resolved

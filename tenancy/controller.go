@@ -192,7 +192,7 @@ func (c *Controller) SetHealth(h *APIHealth) { c.health = h }
 
 // Observe routes a poll's verdicts to the channels (Router.Observe): the
 // controller is the poller's sink.
-func (c *Controller) Observe(now time.Time, incs []alert.Incarnation) { c.router.Observe(now, incs) }
+func (c *Controller) Observe(now time.Time, incs []*alert.Incarnation) { c.router.Observe(now, incs) }
 
 // TenantOf returns the tenant of a namespace: its tenant label, or its own
 // name when the label is missing or empty. ok is false when the namespace

@@ -186,11 +186,11 @@ func TestControllerInitialSync(t *testing.T) {
 		appliedNow = e.b.currentIDs()
 		globalsNow = len(e.b.globalCalls())
 	}
-	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{
+	e.ctrl.router.Observe(time.Now(), fresh([]alert.Incarnation{
 		inc(1, "alertname", "A", "namespace", "team-a"),
 		inc(2, "alertname", "B", "namespace", "team-b"),
 		inc(3, "alertname", "C"),
-	})
+	}))
 	if e.ctrl.HasSynced() {
 		t.Fatal("HasSynced before Run")
 	}
@@ -644,7 +644,7 @@ func TestControllerHasSyncedAfterSetReady(t *testing.T) {
 		}
 	}
 	// Routed by SetReady, inside Run.
-	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{inc(1, "alertname", "A")})
+	e.ctrl.router.Observe(time.Now(), fresh([]alert.Incarnation{inc(1, "alertname", "A")}))
 	e.start(t)
 	eventually(t, "the first Sync", func() bool { return syncedDuringFirstSync.Load() != nil })
 	if syncedDuringFirstSync.Load().(bool) {
@@ -682,7 +682,7 @@ func TestControllerNamespaceRelabel(t *testing.T) {
 		newChannel("team-x", "hook", withLabels(LabelTenant, "alpha")),
 	)
 	e.start(t)
-	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{inc(1, "alertname", "X", "namespace", "team-x")})
+	e.ctrl.router.Observe(time.Now(), fresh([]alert.Incarnation{inc(1, "alertname", "X", "namespace", "team-x")}))
 	want := map[string][]string{"amtenant/alpha": {"X@alpha"}, "team-x/hook": {"X@alpha"}}
 	if got := e.d.routes(); !equalRoutes(got, want) {
 		t.Fatalf("before relabelling: routes %q, want %q", got, want)

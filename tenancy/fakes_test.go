@@ -396,3 +396,15 @@ func parseObjects(t *testing.T, raw, defaultNamespace string) Objects {
 type fakeCore struct{ corev1client.CoreV1Interface }
 
 func (fakeCore) IsWatchListSemanticsUnSupported() bool { return true }
+
+// fresh makes incs the values a poll hands the router: new, for the
+// router to fill their tenants in.
+func fresh(incs []alert.Incarnation) []*alert.Incarnation {
+	out := make([]*alert.Incarnation, len(incs))
+	for i := range incs {
+		c := incs[i]
+		c.Unrouted = true
+		out[i] = &c
+	}
+	return out
+}

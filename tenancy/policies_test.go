@@ -85,7 +85,7 @@ func TestControllerTenantSilence(t *testing.T) {
 	noisyA := inc(1, "alertname", "Noisy", "namespace", "team-a2")
 	noisyB := inc(2, "alertname", "Noisy", "namespace", "team-b")
 	other := inc(3, "alertname", "Other", "namespace", "team-a")
-	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{noisyA, noisyB, other})
+	e.ctrl.router.Observe(time.Now(), fresh([]alert.Incarnation{noisyA, noisyB, other}))
 	wantStatuses(t, e, map[string][]string{
 		"team-a/ch":              {"Noisy//team-a2=suppressed", "Other//team-a=firing"},
 		"team-b/ch":              {"Noisy//team-b=firing"},
@@ -155,7 +155,7 @@ func TestControllerTenantInhibition(t *testing.T) {
 	podA1 := inc(2, "alertname", "PodDown", "namespace", "team-a", "node", "n1")
 	podA2 := inc(3, "alertname", "PodDown", "namespace", "team-a", "node", "n2")
 	podB1 := inc(4, "alertname", "PodDown", "namespace", "team-b", "node", "n1")
-	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{srcA, podA1, podA2, podB1})
+	e.ctrl.router.Observe(time.Now(), fresh([]alert.Incarnation{srcA, podA1, podA2, podB1}))
 	wantStatuses(t, e, map[string][]string{
 		"team-a/ch":            {"NodeDown/n1/team-a=firing", "PodDown/n1/team-a=suppressed", "PodDown/n2/team-a=firing"},
 		"team-b/ch":            {"PodDown/n1/team-b=firing"},
@@ -174,7 +174,7 @@ func TestControllerTenantInhibition(t *testing.T) {
 	// The source resolves: the target is let go.
 	resolved := srcA
 	resolved.Status = alert.Resolved
-	e.ctrl.router.Observe(time.Now(), []alert.Incarnation{resolved, podA1, podA2, podB1})
+	e.ctrl.router.Observe(time.Now(), fresh([]alert.Incarnation{resolved, podA1, podA2, podB1}))
 	wantStatuses(t, e, map[string][]string{
 		"team-a/ch": {"NodeDown/n1/team-a=resolved", "PodDown/n1/team-a=firing", "PodDown/n2/team-a=firing"},
 	})
@@ -210,7 +210,7 @@ func TestExplainAgreesWithRouting(t *testing.T) {
 			incs = append(incs, inc(id, kv...))
 		}
 	}
-	e.ctrl.router.Observe(time.Now(), incs)
+	e.ctrl.router.Observe(time.Now(), fresh(incs))
 	eventually(t, "routed", func() bool { return e.d.syncCalls() > 0 })
 	routed := map[string][]string{} // alertname → channels, from the Sync
 	e.d.mu.Lock()

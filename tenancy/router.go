@@ -37,12 +37,9 @@ type Router struct {
 	bindings map[string]binding
 	policies policy.Index
 	held     heldGauge
-	last     []alert.Incarnation
+	last     []*alert.Incarnation
 	haveLast bool
-	// routed is set once last was routed: from then on, its elements may
-	// be held by the senders and are never written again.
-	routed bool
-	ready  bool
+	ready    bool
 }
 
 // NewRouter returns a router that delivers to out. It routes nothing until
@@ -53,10 +50,10 @@ func NewRouter(nsLabel model.LabelName, tenantOf TenantFunc, out Deliverer) *Rou
 }
 
 // Observe routes the tracker's latest verdicts.
-func (r *Router) Observe(now time.Time, incs []alert.Incarnation) {
+func (r *Router) Observe(now time.Time, incs []*alert.Incarnation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.last, r.haveLast, r.routed = incs, true, false
+	r.last, r.haveLast = incs, true
 	if r.ready {
 		r.routeLocked(now)
 	}
@@ -182,15 +179,14 @@ func (r *Router) routeLocked(now time.Time) {
 	holds := r.holdsLocked(now, byTenant)
 	var held heldCount
 	for i := range r.last {
-		// The senders hold the tracker's incarnations themselves: a new
-		// poll's slice is theirs to keep (the tracker makes one per poll),
-		// so its tenants are set in place on its first routing, and only an
-		// incarnation whose tenant changed since (a Namespace relabelled)
-		// is copied.
-		p := &r.last[i]
+		// The senders hold the tracker's incarnations themselves, across
+		// polls: a new value's tenant is set in place on its first
+		// routing, and only a value whose tenant changed since (a
+		// Namespace relabelled) is copied.
+		p := r.last[i]
 		switch {
-		case !r.routed:
-			p.Tenant = tenants[i]
+		case p.Unrouted:
+			p.Tenant, p.Unrouted = tenants[i], false
 		case p.Tenant != tenants[i]:
 			c := *p
 			c.Tenant = tenants[i]
@@ -224,7 +220,6 @@ func (r *Router) routeLocked(now time.Time) {
 			held.add(h, muted)
 		}
 	}
-	r.routed = true
 	r.held.set(held)
 	r.out.Sync(now, byChannel)
 }
@@ -250,7 +245,7 @@ func (r *Router) holdsLocked(now time.Time, byTenant map[string][]int) []policy.
 	for tenant, idx := range byTenant {
 		incs := make([]*alert.Incarnation, len(idx))
 		for k, i := range idx {
-			incs[k] = &r.last[i]
+			incs[k] = r.last[i]
 		}
 		for k, h := range r.policies[tenant].Holds(now, incs) {
 			out[idx[k]] = h
@@ -275,7 +270,7 @@ func (r *Router) holdForLocked(now time.Time, tenant string, ls model.LabelSet) 
 		if self < 0 && r.last[i].Labels.Equal(ls) {
 			self = len(incs)
 		}
-		incs = append(incs, &r.last[i])
+		incs = append(incs, r.last[i])
 	}
 	if self < 0 {
 		// Not in the last poll: judged as a target only.

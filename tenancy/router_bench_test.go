@@ -29,6 +29,6 @@ func BenchmarkRoute(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Observe(now, incs)
+		r.Observe(now, fresh(incs))
 	}
 }

@@ -111,7 +111,7 @@ func fixtureAlerts() []alert.Incarnation {
 func TestRouterRoutes(t *testing.T) {
 	f := newRouterFixture(t)
 	f.router.SetReady()
-	f.router.Observe(fixedNow, fixtureAlerts())
+	f.router.Observe(fixedNow, fresh(fixtureAlerts()))
 	if n := f.out.syncCalls(); n != 1 {
 		t.Fatalf("Sync called %d times, want 1", n)
 	}
@@ -185,7 +185,7 @@ func TestRouterChannelsForAgreesWithRouting(t *testing.T) {
 	f := newRouterFixture(t)
 	f.router.SetReady()
 	alerts := fixtureAlerts()
-	f.router.Observe(fixedNow, alerts)
+	f.router.Observe(fixedNow, fresh(alerts))
 	got := f.out.routes()
 	for _, a := range alerts {
 		name := string(a.Labels[model.AlertNameLabel])
@@ -221,7 +221,7 @@ func TestRouterTenantOnDelivered(t *testing.T) {
 		inc(2, "alertname", "B", "namespace", "lonely"),
 		inc(3, "alertname", "C"),
 	}
-	f.router.Observe(fixedNow, in)
+	f.router.Observe(fixedNow, fresh(in))
 	f.out.mu.Lock()
 	defer f.out.mu.Unlock()
 	wantTenant := map[string]string{"A": "alpha", "B": "lonely", "C": ""}
@@ -251,7 +251,7 @@ func TestRouterTenantOnDelivered(t *testing.T) {
 func TestRouterKeepsThePollsSlice(t *testing.T) {
 	f := newRouterFixture(t)
 	f.router.SetReady()
-	in := []alert.Incarnation{inc(1, "alertname", "A", "namespace", "team-a")}
+	in := fresh([]alert.Incarnation{inc(1, "alertname", "A", "namespace", "team-a")})
 	f.router.Observe(fixedNow, in)
 	f.out.mu.Lock()
 	delivered := f.out.last["team-a/ch"]
@@ -259,11 +259,19 @@ func TestRouterKeepsThePollsSlice(t *testing.T) {
 	if len(delivered) != 1 {
 		t.Fatalf("team-a/ch received %d incarnations, want 1", len(delivered))
 	}
-	// The poll's slice is the router's (the tracker makes one per poll):
-	// no copy per alert and poll.
+	// A new value is the router's to fill in: no copy per alert.
 	got := delivered[0]
-	if got != &in[0] || got.Tenant != "alpha" {
-		t.Fatalf("delivered %p (tenant %q), want the poll's own incarnation %p with its tenant", got, got.Tenant, &in[0])
+	if got != in[0] || got.Tenant != "alpha" || got.Unrouted {
+		t.Fatalf("delivered %p (tenant %q, unrouted %v), want the poll's own incarnation %p with its tenant", got, got.Tenant, got.Unrouted, in[0])
+	}
+	// The next poll hands the same value (unchanged): delivered as it
+	// is, not copied nor written.
+	f.router.Observe(fixedNow, in)
+	f.out.mu.Lock()
+	same := f.out.last["team-a/ch"]
+	f.out.mu.Unlock()
+	if len(same) != 1 || same[0] != in[0] {
+		t.Fatalf("an unchanged value in a later poll was not delivered as is: %v", same)
 	}
 	// Routed again after its namespace moved to another tenant: a copy,
 	// so that what the senders already hold (a notification in flight)
@@ -282,7 +290,7 @@ func TestRouterKeepsThePollsSlice(t *testing.T) {
 		t.Errorf("the earlier delivery changed: tenant %q", got.Tenant)
 	}
 	for _, p := range again {
-		if p == &in[0] || p.Tenant != "beta" {
+		if p == in[0] || p.Tenant != "beta" {
 			t.Errorf("after the tenant changed: %p with tenant %q, want a copy with tenant beta", p, p.Tenant)
 		}
 	}
@@ -295,11 +303,11 @@ func TestRouterKeepsThePollsSlice(t *testing.T) {
 		t.Errorf("third routing: %v", third)
 	}
 	// A later poll does not change earlier deliveries.
-	f.router.Observe(fixedNow, []alert.Incarnation{func() alert.Incarnation {
+	f.router.Observe(fixedNow, fresh([]alert.Incarnation{func() alert.Incarnation {
 		i := inc(1, "alertname", "A", "namespace", "team-a")
 		i.Status = alert.Resolved
 		return i
-	}()})
+	}()}))
 	if got.Status != alert.Firing {
 		t.Errorf("a later pass changed an earlier delivery: Status = %v", got.Status)
 	}
@@ -307,13 +315,13 @@ func TestRouterKeepsThePollsSlice(t *testing.T) {
 
 func TestRouterNotReady(t *testing.T) {
 	f := newRouterFixture(t)
-	f.router.Observe(fixedNow.Add(-time.Minute), []alert.Incarnation{inc(1, "alertname", "Old", "namespace", "team-a")})
+	f.router.Observe(fixedNow.Add(-time.Minute), fresh([]alert.Incarnation{inc(1, "alertname", "Old", "namespace", "team-a")}))
 	f.router.Reroute()
 	if n := f.out.syncCalls(); n != 0 {
 		t.Fatalf("Sync called %d times before SetReady", n)
 	}
 	// The last poll before SetReady is the one routed.
-	f.router.Observe(fixedNow.Add(-time.Second), []alert.Incarnation{inc(2, "alertname", "Last", "namespace", "team-a")})
+	f.router.Observe(fixedNow.Add(-time.Second), fresh([]alert.Incarnation{inc(2, "alertname", "Last", "namespace", "team-a")}))
 	if n := f.out.syncCalls(); n != 0 {
 		t.Fatalf("Sync called %d times before SetReady", n)
 	}
@@ -332,7 +340,7 @@ func TestRouterNotReady(t *testing.T) {
 	}
 	// After SetReady every Observe routes, with the poll's time.
 	later := fixedNow.Add(time.Minute)
-	f.router.Observe(later, nil)
+	f.router.Observe(later, fresh(nil))
 	if n := f.out.syncCalls(); n != 2 {
 		t.Fatalf("Observe after SetReady: Sync called %d times, want 2", n)
 	}
@@ -350,7 +358,7 @@ func TestRouterSetReadyWithoutPoll(t *testing.T) {
 	if n := f.out.syncCalls(); n != 0 {
 		t.Fatalf("Sync called %d times with no poll observed, want 0", n)
 	}
-	f.router.Observe(fixedNow, []alert.Incarnation{inc(1, "alertname", "A")})
+	f.router.Observe(fixedNow, fresh([]alert.Incarnation{inc(1, "alertname", "A")}))
 	if n := f.out.syncCalls(); n != 1 {
 		t.Fatalf("Sync called %d times, want 1", n)
 	}
@@ -359,10 +367,10 @@ func TestRouterSetReadyWithoutPoll(t *testing.T) {
 func TestRouterReroute(t *testing.T) {
 	f := newRouterFixture(t)
 	f.router.SetReady()
-	f.router.Observe(fixedNow.Add(-time.Hour), []alert.Incarnation{
+	f.router.Observe(fixedNow.Add(-time.Hour), fresh([]alert.Incarnation{
 		inc(1, "alertname", "A", "namespace", "team-a"),
 		inc(2, "alertname", "B", "namespace", "team-b"),
-	})
+	}))
 
 	t.Run("channel removed", func(t *testing.T) {
 		f.router.remove("team-a/ch")
@@ -446,12 +454,12 @@ func TestRouterTenantLookedUpOncePerNamespace(t *testing.T) {
 	r := NewRouter("namespace", tenantOf, out)
 	r.set(binding{id: "team-a/ch", namespace: "team-a", scope: scopeOwnTenant})
 	r.SetReady()
-	r.Observe(fixedNow, []alert.Incarnation{
+	r.Observe(fixedNow, fresh([]alert.Incarnation{
 		inc(1, "alertname", "A", "namespace", "team-a"),
 		inc(2, "alertname", "B", "namespace", "team-a"),
 		inc(3, "alertname", "C"),
 		inc(4, "alertname", "D"),
-	})
+	}))
 	mu.Lock()
 	defer mu.Unlock()
 	// One lookup for the channel's namespace, one for the alerts'; none
@@ -473,7 +481,7 @@ func TestRouterConcurrentUse(t *testing.T) {
 			for j := range 50 {
 				switch (i + j) % 4 {
 				case 0:
-					f.router.Observe(fixedNow, fixtureAlerts())
+					f.router.Observe(fixedNow, fresh(fixtureAlerts()))
 				case 1:
 					f.router.Reroute()
 				case 2:
