@@ -28,8 +28,10 @@ import (
 
 // Snapshot is what one successful poll saw.
 type Snapshot struct {
-	// Alerts are the usable alerts, one per fingerprint.
-	Alerts []alert.Alert
+	// Alerts are the usable alerts, one per fingerprint. They are the
+	// decoder's own values, shared with later polls while their bytes do
+	// not change: never written.
+	Alerts []*alert.Alert
 	// Incomplete lists fingerprints of alerts that were returned but lack a
 	// field the tracker needs (startsAt, status). They keep an existing
 	// incarnation alive but never start one: an alert Alertmanager still

@@ -22,7 +22,7 @@ func convert(payload models.GettableAlerts) (Snapshot, error) {
 	if payload == nil {
 		return Snapshot{}, errors.New("response is not a list of alerts")
 	}
-	snap := Snapshot{Alerts: make([]alert.Alert, 0, len(payload))}
+	snap := Snapshot{Alerts: make([]*alert.Alert, 0, len(payload))}
 	seen := make(map[string]struct{}, len(payload))
 	for _, ga := range payload {
 		if ga == nil {
@@ -73,7 +73,7 @@ func convert(payload models.GettableAlerts) (Snapshot, error) {
 			a.UpdatedAt = time.Time(*ga.UpdatedAt)
 		}
 		a.Suppressed = IsSuppressed(*ga.Status.State, a.SilencedBy, a.InhibitedBy)
-		snap.Alerts = append(snap.Alerts, a)
+		snap.Alerts = append(snap.Alerts, &a)
 	}
 	return snap, nil
 }

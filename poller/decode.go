@@ -88,7 +88,7 @@ func (d *leanDecoder) decode(r io.Reader) (Snapshot, error) {
 	}
 	clear(d.next)
 	clear(d.pos)
-	snap := Snapshot{Alerts: make([]alert.Alert, 0, len(d.prev))}
+	snap := Snapshot{Alerts: make([]*alert.Alert, 0, len(d.prev))}
 	for i := 0; ; i++ {
 		c, err := nextNonSpace(br)
 		if err != nil {
@@ -418,14 +418,14 @@ func (d *leanDecoder) add(snap *Snapshot, c *cached) {
 	fp := c.a.Fingerprint
 	if i, dup := d.pos[fp]; dup {
 		if c.a.StartsAt.Before(snap.Alerts[i].StartsAt) {
-			snap.Alerts[i] = c.a
+			snap.Alerts[i] = &c.a
 			d.next[fp] = c
 		}
 		return
 	}
 	d.pos[fp] = len(snap.Alerts)
 	d.next[fp] = c
-	snap.Alerts = append(snap.Alerts, c.a)
+	snap.Alerts = append(snap.Alerts, &c.a)
 }
 
 // str returns b as an interned string, for what repeats across alerts:

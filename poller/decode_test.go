@@ -85,7 +85,10 @@ func decodeGenerated(body []byte) (Snapshot, error) {
 }
 
 func normalized(s Snapshot) []alert.Alert {
-	out := append([]alert.Alert(nil), s.Alerts...)
+	out := make([]alert.Alert, len(s.Alerts))
+	for i, a := range s.Alerts {
+		out[i] = *a
+	}
 	for i := range out {
 		if len(out[i].SilencedBy) == 0 {
 			out[i].SilencedBy = nil
@@ -345,10 +348,11 @@ func BenchmarkTrackerObserve(b *testing.B) {
 			next := 0
 			b.ReportAllocs()
 			for b.Loop() {
-				snap := Snapshot{Alerts: append([]alert.Alert(nil), base.Alerts...)}
+				snap := Snapshot{Alerts: append([]*alert.Alert(nil), base.Alerts...)}
 				for j := range k {
-					a := &snap.Alerts[(next+j)%n]
+					a := *snap.Alerts[(next+j)%n]
 					a.Fingerprint = fmt.Sprintf("churn-%d", next+j)
+					snap.Alerts[(next+j)%n] = &a
 				}
 				next += k
 				now = now.Add(10 * time.Second)

@@ -71,7 +71,7 @@ func newPollerHarness(t *testing.T) *pollerHarness {
 func (h *pollerHarness) succeed(sec int, alerts ...alert.Alert) bool {
 	h.t.Helper()
 	h.clock = at(sec)
-	h.next.snap, h.next.err = Snapshot{Alerts: alerts, Uptime: oldUptime}, nil
+	h.next.snap, h.next.err = Snapshot{Alerts: ptrs(alerts...), Uptime: oldUptime}, nil
 	return h.p.PollOnce(context.Background())
 }
 
@@ -281,7 +281,7 @@ func TestPollOnceShutdownIsNotAFailure(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		h.p.src = sourceFunc(func(context.Context) (Snapshot, error) {
 			cancel()
-			return Snapshot{Alerts: []alert.Alert{newAlert("A", at(-60))}, Uptime: oldUptime}, nil
+			return Snapshot{Alerts: ptrs(newAlert("A", at(-60))), Uptime: oldUptime}, nil
 		})
 		if h.p.PollOnce(ctx) {
 			t.Fatal("PollOnce = true on a cancelled context")

@@ -180,7 +180,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []*alert.Incarnation {
 	// new ones are added: additions then evict only absent alerts.
 	var fresh []int
 	for i := range snap.Alerts {
-		if !t.see(now, &snap.Alerts[i]) {
+		if !t.see(now, snap.Alerts[i]) {
 			fresh = append(fresh, i)
 		}
 	}
@@ -194,7 +194,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []*alert.Incarnation {
 		}
 	}
 	for _, i := range fresh {
-		a := &snap.Alerts[i]
+		a := snap.Alerts[i]
 		t.cache.Add(a.Fingerprint, &entry{cur: t.start(a), lastPoll: t.poll})
 	}
 	t.shrink(len(snap.Alerts) + len(snap.Incomplete))

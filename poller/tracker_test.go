@@ -48,7 +48,7 @@ func newTrackerHarness(t *testing.T, cfg TrackerConfig) *trackerHarness {
 // observe feeds a poll at t0+sec seen by an Alertmanager up since oldUptime.
 func (h *trackerHarness) observe(sec int, alerts ...alert.Alert) []alert.Incarnation {
 	h.t.Helper()
-	return values(h.tr.Observe(at(sec), Snapshot{Alerts: alerts, Uptime: oldUptime}))
+	return values(h.tr.Observe(at(sec), Snapshot{Alerts: ptrs(alerts...), Uptime: oldUptime}))
 }
 
 // values copies what the tracker hands out, for comparisons.
@@ -550,7 +550,7 @@ func TestTrackerAlertmanagerRestart(t *testing.T) {
 		}
 		// Prometheus resent the alert with its original startsAt.
 		for sec := 70; sec <= 400; sec += 10 {
-			incs := h.observeSnap(sec, Snapshot{Uptime: newUptime, Alerts: []alert.Alert{resent(a, at(sec))}})
+			incs := h.observeSnap(sec, Snapshot{Uptime: newUptime, Alerts: ptrs(resent(a, at(sec)))})
 			inc := only(t, incs, a.Fingerprint)
 			requireStatus(t, inc, alert.Firing)
 			if inc.ID != first.ID {
@@ -599,7 +599,7 @@ func TestTrackerRecentUptimeOnFirstPollHoldsResolutions(t *testing.T) {
 	h := newTrackerHarness(t, testTrackerConfig())
 	uptime := at(-10) // Alertmanager started 10s before the first poll
 	a := newAlert("A", at(-5))
-	first := only(t, h.observeSnap(0, Snapshot{Uptime: uptime, Alerts: []alert.Alert{a}}), a.Fingerprint)
+	first := only(t, h.observeSnap(0, Snapshot{Uptime: uptime, Alerts: ptrs(a)}), a.Fingerprint)
 
 	// Absent from t=10: the resolve grace passes at t=40 but Alertmanager
 	// is younger than the restart grace until t=110.
@@ -974,7 +974,7 @@ func TestTrackerAlertsGauge(t *testing.T) {
 	h.observe(30, active, suppress(silenced), refired, incomplete)            // Resolving absent from t=30
 	incs := h.observeSnap(40, Snapshot{
 		Uptime:     oldUptime,
-		Alerts:     []alert.Alert{active, suppress(silenced), withStartsAt(refired, at(35))},
+		Alerts:     ptrs(active, suppress(silenced), withStartsAt(refired, at(35))),
 		Incomplete: []string{incomplete.Fingerprint},
 	})
 
@@ -1034,14 +1034,14 @@ func TestTrackerLaterStartsAtDuringRestartIsSameIncarnation(t *testing.T) {
 	first := only(t, h.observe(0, a), a.Fingerprint)
 	newUptime := at(5)
 	h.observeSnap(10, Snapshot{Uptime: newUptime})
-	incs := h.observeSnap(20, Snapshot{Alerts: []alert.Alert{withStartsAt(a, at(-45))}, Uptime: newUptime})
+	incs := h.observeSnap(20, Snapshot{Alerts: ptrs(withStartsAt(a, at(-45))), Uptime: newUptime})
 	requireNoResolved(t, incs, "during the restart grace")
 	got := only(t, incs, a.Fingerprint)
 	if got.ID != first.ID || !got.StartsAt.Equal(at(-60)) {
 		t.Errorf("ID %d startsAt %v, want ID %d and the earlier startsAt", got.ID, got.StartsAt, first.ID)
 	}
 	// After the grace, a later startsAt is a re-fire again.
-	incs = h.observeSnap(200, Snapshot{Alerts: []alert.Alert{withStartsAt(a, at(190))}, Uptime: newUptime})
+	incs = h.observeSnap(200, Snapshot{Alerts: ptrs(withStartsAt(a, at(190))), Uptime: newUptime})
 	if len(incsOf(incs, a.Fingerprint)) != 2 {
 		t.Errorf("after the restart grace a later startsAt should resolve the old incarnation and start a new one: %+v", incs)
 	}
@@ -1074,7 +1074,7 @@ func TestTrackerRestartHoldIsBounded(t *testing.T) {
 	t.Run("uptime in the future", func(t *testing.T) {
 		h := newTrackerHarness(t, testTrackerConfig())
 		a := newAlert("A", at(-60))
-		h.tr.Observe(at(0), Snapshot{Alerts: []alert.Alert{a}, Uptime: at(24 * 3600)})
+		h.tr.Observe(at(0), Snapshot{Alerts: ptrs(a), Uptime: at(24 * 3600)})
 		if !h.tr.Holding(at(10)) {
 			t.Fatal("not holding for a young Alertmanager")
 		}
@@ -1086,9 +1086,9 @@ func TestTrackerRestartHoldIsBounded(t *testing.T) {
 		h := newTrackerHarness(t, testTrackerConfig())
 		a := newAlert("A", at(-60))
 		h.observe(0, a)
-		h.observeSnap(10, Snapshot{Alerts: []alert.Alert{a}, Uptime: at(5)})
-		h.observeSnap(1000, Snapshot{Alerts: []alert.Alert{a}, Uptime: at(5)})
-		h.observeSnap(1010, Snapshot{Alerts: []alert.Alert{a}, Uptime: at(1005)})
+		h.observeSnap(10, Snapshot{Alerts: ptrs(a), Uptime: at(5)})
+		h.observeSnap(1000, Snapshot{Alerts: ptrs(a), Uptime: at(5)})
+		h.observeSnap(1010, Snapshot{Alerts: ptrs(a), Uptime: at(1005)})
 		if !h.tr.Holding(at(1100)) {
 			t.Error("a later restart is not held")
 		}
@@ -1101,18 +1101,18 @@ func TestTrackerRestartHoldIsBounded(t *testing.T) {
 func TestTrackerSharesUnchangedValues(t *testing.T) {
 	h := newTrackerHarness(t, testTrackerConfig())
 	a := newAlert("Steady", at(0))
-	first := h.tr.Observe(at(0), Snapshot{Alerts: []alert.Alert{a}, Uptime: oldUptime})
+	first := h.tr.Observe(at(0), Snapshot{Alerts: ptrs(a), Uptime: oldUptime})
 	if len(first) != 1 || !first[0].Unrouted {
 		t.Fatalf("first poll: %+v, want one new value for the router", first)
 	}
 	first[0].Tenant, first[0].Unrouted = "team-a", false // as the router does
-	second := h.tr.Observe(at(10), Snapshot{Alerts: []alert.Alert{a}, Uptime: oldUptime})
+	second := h.tr.Observe(at(10), Snapshot{Alerts: ptrs(a), Uptime: oldUptime})
 	if len(second) != 1 || second[0] != first[0] {
 		t.Fatalf("an unchanged alert is a new value: %p, then %p", first[0], second[0])
 	}
 	silenced := a
 	silenced.Suppressed, silenced.SilencedBy = true, []string{"s1"}
-	third := h.tr.Observe(at(20), Snapshot{Alerts: []alert.Alert{silenced}, Uptime: oldUptime})
+	third := h.tr.Observe(at(20), Snapshot{Alerts: ptrs(silenced), Uptime: oldUptime})
 	if len(third) != 1 || third[0] == first[0] || third[0].Status != alert.Suppressed || !third[0].Unrouted || third[0].Tenant != "" {
 		t.Fatalf("a silenced alert: %+v, want a new value, suppressed, for the router", third[0])
 	}
@@ -1120,8 +1120,17 @@ func TestTrackerSharesUnchangedValues(t *testing.T) {
 		t.Errorf("the value handed out before changed: %+v", first[0])
 	}
 	resend := resent(silenced, at(30))
-	fourth := h.tr.Observe(at(30), Snapshot{Alerts: []alert.Alert{resend}, Uptime: oldUptime})
+	fourth := h.tr.Observe(at(30), Snapshot{Alerts: ptrs(resend), Uptime: oldUptime})
 	if fourth[0] == third[0] || fourth[0].Annotations != resend.Annotations {
 		t.Errorf("new annotations: %v, want a new value with them", fourth[0].Annotations)
 	}
+}
+
+// ptrs makes alerts a snapshot's.
+func ptrs(alerts ...alert.Alert) []*alert.Alert {
+	out := make([]*alert.Alert, len(alerts))
+	for i := range alerts {
+		out[i] = &alerts[i]
+	}
+	return out
 }

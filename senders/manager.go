@@ -110,9 +110,12 @@ func (o *Options) setDefaults() {
 }
 
 // DefaultMaxInFlight is how many notifications of one integration are sent
-// at once: enough for a storm's groups to go out together, few enough that
-// a hanging endpoint holds a handful of goroutines.
-const DefaultMaxInFlight = 8
+// at once: enough for a storm's groups to go out in a few rounds (chat
+// APIs take about one message a second per webhook anyway), few enough
+// that a hanging endpoint holds a handful of goroutines and that a storm
+// over 100 channels holds a few hundred connections, not a thousand (each
+// keeps about 30 KB of buffers, traces and goroutine stacks).
+const DefaultMaxInFlight = 4
 
 // Manager owns every channel: it builds them from specs, routes synced
 // alerts to their integrations and runs their deliveries.
