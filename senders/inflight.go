@@ -1,6 +1,10 @@
 package senders
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // sharedInFlight bounds what the notifications in flight of all channels
 // together may hold, beyond each integration's first one: how many there
@@ -50,6 +54,23 @@ func (p *sharedInFlight) take(n int) bool {
 		return false
 	}
 	return true
+}
+
+// collectors are the bound's metrics: what it holds, and its limits.
+func (p *sharedInFlight) collectors() []prometheus.Collector {
+	gauge := func(name, help, resource string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"resource": resource}}, f)
+	}
+	const (
+		held  = "Notifications in flight beyond each integration's first, and the alerts they list, held from the bound all channels share."
+		limit = "The bound all channels share on notifications in flight beyond each integration's first, and on the alerts they list."
+	)
+	return []prometheus.Collector{
+		gauge("amtenant_shared_in_flight", held, "notifications", func() float64 { return float64(p.notifications.Load()) }),
+		gauge("amtenant_shared_in_flight", held, "alerts", func() float64 { return float64(p.alerts.Load()) }),
+		gauge("amtenant_shared_in_flight_limit", limit, "notifications", func() float64 { return float64(p.maxNotifications) }),
+		gauge("amtenant_shared_in_flight_limit", limit, "alerts", func() float64 { return float64(p.maxAlerts) }),
+	}
 }
 
 // shrink gives back n alerts of a reservation that turned out smaller.

@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/amtenant/amtenant/alert"
+	"github.com/amtenant/amtenant/internal/testutil"
 )
 
 // groupsOf syncs n groups (alertnames G0…) of size alerts each into d.
@@ -155,4 +158,24 @@ func TestSharedInFlightTake(t *testing.T) {
 	}
 	unbounded.give(1)
 	unbounded.shrink(1)
+}
+
+// The bound's metrics say what it holds and its limits.
+func TestSharedInFlightMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewManager(Options{Template: testTemplate(t), SharedNotifications: 3, SharedAlerts: 30}, reg)
+	m.shared.take(7)
+	for _, c := range []struct {
+		name, resource string
+		want           float64
+	}{
+		{"amtenant_shared_in_flight", "notifications", 1},
+		{"amtenant_shared_in_flight", "alerts", 7},
+		{"amtenant_shared_in_flight_limit", "notifications", 3},
+		{"amtenant_shared_in_flight_limit", "alerts", 30},
+	} {
+		if got := testutil.MetricValue(t, reg, c.name, "resource", c.resource); got != c.want {
+			t.Errorf("%s{resource=%q} = %v, want %v", c.name, c.resource, got, c.want)
+		}
+	}
 }

@@ -186,6 +186,7 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 	}
 	if reg != nil {
 		reg.MustRegister(newChannelCollector(m))
+		reg.MustRegister(m.shared.collectors()...)
 	}
 	return m
 }
