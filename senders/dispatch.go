@@ -970,6 +970,11 @@ func (d *dispatch) cancel(b *batch, now time.Time) {
 func (d *dispatch) end(b *batch) *group {
 	for _, m := range append(b.firing, b.resolved...) {
 		m.inflight = false
+		if m.g != nil {
+			// Regrouped while in flight, it may be in another group,
+			// whose flush skipped it until now.
+			m.g.changes++
+		}
 	}
 	if b.shared {
 		d.shared.give(b.pooled)
