@@ -22,6 +22,16 @@ func groupsOf(d *dispatch, n, size int, at time.Time) {
 	d.sync(at, all)
 }
 
+// sharedDispatch is an integration of groups groups of size alerts
+// each, due at t0+gw, under a bound of its own.
+func sharedDispatch(notifications, alerts, groups, size int) (*sharedInFlight, *dispatch) {
+	p := newSharedInFlight(notifications, alerts)
+	d := newDispatch(policyGI(gw, gi, ri), true)
+	d.shared = p
+	groupsOf(d, groups, size, t0)
+	return p, d
+}
+
 func wantShared(t *testing.T, p *sharedInFlight, notifications, alerts int64) {
 	t.Helper()
 	if n, a := p.notifications.Load(), p.alerts.Load(); n != notifications || a != alerts {
@@ -74,10 +84,7 @@ func TestSharedInFlightFirstAlwaysGoes(t *testing.T) {
 // A group listing more alerts than the whole bound goes once it is its
 // integration's only notification in flight: later, never lost.
 func TestSharedInFlightBigGroupGoesAlone(t *testing.T) {
-	p := newSharedInFlight(10, 3)
-	d := newDispatch(policyGI(gw, gi, ri), true)
-	d.shared = p
-	groupsOf(d, 2, 5, t0)
+	p, d := sharedDispatch(10, 3, 2, 5)
 	now := t0.Add(gw)
 	bs := d.due(now, DefaultMaxInFlight)
 	if len(bs) != 1 {
@@ -132,10 +139,7 @@ func TestSharedInFlightEveryEndGivesBack(t *testing.T) {
 
 // A group due with nothing to say gives its reservation back at once.
 func TestSharedInFlightNothingToSay(t *testing.T) {
-	p := newSharedInFlight(10, 100)
-	d := newDispatch(policyGI(gw, gi, ri), true)
-	d.shared = p
-	groupsOf(d, 2, 2, t0)
+	p, d := sharedDispatch(10, 100, 2, 2)
 	now := t0.Add(gw)
 	bs := d.due(now, DefaultMaxInFlight)
 	if len(bs) != 2 {
