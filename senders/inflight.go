@@ -58,18 +58,23 @@ func (p *sharedInFlight) take(n int) bool {
 
 // collectors are the bound's metrics: what it holds, and its limits.
 func (p *sharedInFlight) collectors() []prometheus.Collector {
-	gauge := func(name, help, resource string, f func() float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"resource": resource}}, f)
+	held := prometheus.GaugeOpts{
+		Name: "amtenant_shared_in_flight",
+		Help: "Notifications in flight beyond each integration's first, and the alerts they list, held from the bound all channels share.",
 	}
-	const (
-		held  = "Notifications in flight beyond each integration's first, and the alerts they list, held from the bound all channels share."
-		limit = "The bound all channels share on notifications in flight beyond each integration's first, and on the alerts they list."
-	)
+	limit := prometheus.GaugeOpts{
+		Name: "amtenant_shared_in_flight_limit",
+		Help: "The bound all channels share on notifications in flight beyond each integration's first, and on the alerts they list.",
+	}
+	gauge := func(o prometheus.GaugeOpts, resource string, f func() float64) prometheus.Collector {
+		o.ConstLabels = prometheus.Labels{"resource": resource}
+		return prometheus.NewGaugeFunc(o, f)
+	}
 	return []prometheus.Collector{
-		gauge("amtenant_shared_in_flight", held, "notifications", func() float64 { return float64(p.notifications.Load()) }),
-		gauge("amtenant_shared_in_flight", held, "alerts", func() float64 { return float64(p.alerts.Load()) }),
-		gauge("amtenant_shared_in_flight_limit", limit, "notifications", func() float64 { return float64(p.maxNotifications) }),
-		gauge("amtenant_shared_in_flight_limit", limit, "alerts", func() float64 { return float64(p.maxAlerts) }),
+		gauge(held, "notifications", func() float64 { return float64(p.notifications.Load()) }),
+		gauge(held, "alerts", func() float64 { return float64(p.alerts.Load()) }),
+		gauge(limit, "notifications", func() float64 { return float64(p.maxNotifications) }),
+		gauge(limit, "alerts", func() float64 { return float64(p.maxAlerts) }),
 	}
 }
 
