@@ -38,7 +38,7 @@ func (t *Tracker) find(now time.Time, ms labels.Matchers, fp string) []Tracked {
 		for _, p := range e.prev {
 			out = append(out, Tracked{Incarnation: tracked(p)})
 		}
-		tr := Tracked{Incarnation: e.cur, MissingSince: e.missingSince, HoldUntil: hold}
+		tr := Tracked{Incarnation: tracked(e.cur), MissingSince: e.missingSince, HoldUntil: hold}
 		if !e.missingSince.IsZero() && e.cur.Status != alert.Resolved {
 			tr.ResolveAt = e.missingSince.Add(t.cfg.ResolveGrace)
 		}

@@ -38,10 +38,10 @@ const DefaultResolvedRetention = 10 * time.Minute
 
 // entry is what the tracker remembers about one fingerprint.
 type entry struct {
-	cur alert.Incarnation
-	// pub is cur as last handed out (see published): the same value poll
-	// after poll while nothing the pipeline reads changes.
-	pub *alert.Incarnation
+	// cur is the current incarnation, as handed out: the same value poll
+	// after poll while nothing the pipeline reads changes, never written
+	// (see change).
+	cur *alert.Incarnation
 	// prev are incarnations that ended before cur started, still reported
 	// as resolved for the retention period; handed out, so never written.
 	prev []*alert.Incarnation
@@ -210,7 +210,9 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []*alert.Incarnation {
 				t.gen++
 			}
 			if !hold && now.Sub(e.missingSince) >= t.cfg.ResolveGrace {
-				t.resolve(&e.cur, e.missingSince, now)
+				c := tracked(e.cur)
+				t.resolve(&c, e.missingSince, now)
+				e.set(&c)
 			}
 		}
 		e.prev = slices.DeleteFunc(e.prev, func(p *alert.Incarnation) bool {
@@ -222,7 +224,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []*alert.Incarnation {
 		}
 		out = append(out, e.prev...)
 		resolved += float64(len(e.prev))
-		out = append(out, e.published())
+		out = append(out, e.cur)
 		switch {
 		case e.cur.Status == alert.Resolved:
 			resolved++
@@ -252,20 +254,20 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		// Back after it was resolved: even with the same startsAt (an
 		// Alertmanager restart longer than the grace) the channels were told
 		// it ended, so they must be told it fires again.
-		e.prev = append(e.prev, e.published())
-		e.cur, e.pub = t.start(a), nil
+		e.prev = append(e.prev, e.cur)
+		e.cur = t.start(a)
 	case a.StartsAt.After(e.cur.StartsAt) && !t.Holding(now):
 		// Alertmanager replaces startsAt only when the previous alert had
 		// ended, so a later startsAt is a new incarnation even if the sidecar
 		// never saw the alert absent (it re-fired between two polls).
-		old := e.cur
+		old := tracked(e.cur)
 		end := a.StartsAt
 		if !e.missingSince.IsZero() && e.missingSince.Before(end) {
 			end = e.missingSince
 		}
 		t.resolve(&old, end, now)
 		e.prev = append(e.prev, publish(&old))
-		e.cur, e.pub = t.start(a), nil
+		e.cur = t.start(a)
 	default:
 		// The same incarnation. endsAt, updatedAt and annotations move on
 		// every resend and are not state changes; an earlier startsAt is
@@ -273,16 +275,17 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		// Alertmanager is restarting, a later startsAt is taken for the same
 		// incarnation too: the first resend to arrive may come from the HA
 		// replica that saw the alert fire a little later.
-		id, first := e.cur.ID, e.cur.StartsAt
-		e.cur.Alert = *a
-		e.cur.ID = id
-		if st := statusOf(a); st != e.cur.Status {
-			e.cur.Status = st
+		c := tracked(e.cur)
+		first := c.StartsAt
+		c.Alert = *a
+		if st := statusOf(a); st != c.Status {
+			c.Status = st
 			t.gen++
 		}
-		if first.Before(e.cur.StartsAt) {
-			e.cur.StartsAt = first
+		if first.Before(c.StartsAt) {
+			c.StartsAt = first
 		}
+		e.set(&c)
 	}
 	e.lastPoll = t.poll
 	if !e.missingSince.IsZero() {
@@ -292,16 +295,15 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 	return true
 }
 
-// published returns the current incarnation as the pipeline gets it: the
-// value last handed out while nothing in it changed, or a new one. An
-// alert unchanged from poll to poll is then one value, not a copy per
-// poll: the pipeline holds it, compares and routes it, without the
-// tracker copying every alert on every poll.
-func (e *entry) published() *alert.Incarnation {
-	if e.pub == nil || !samePublished(e.pub, &e.cur) {
-		e.pub = publish(&e.cur)
+// set makes c, a changed copy of the current incarnation (tracked), the
+// current one if it differs in what the pipeline reads: the value handed
+// out is never written, and an alert unchanged from poll to poll stays
+// one value, not a copy per poll, that the tracker and the pipeline
+// share.
+func (e *entry) set(c *alert.Incarnation) {
+	if !samePublished(e.cur, c) {
+		e.cur = publish(c)
 	}
-	return e.pub
 }
 
 // tracked returns what the tracker knows of a value it handed out: not
@@ -341,10 +343,10 @@ func sameLabels(a, b model.LabelSet) bool {
 	return maps.Equal(a, b)
 }
 
-func (t *Tracker) start(a *alert.Alert) alert.Incarnation {
+func (t *Tracker) start(a *alert.Alert) *alert.Incarnation {
 	t.nextID++
 	t.gen++
-	return alert.Incarnation{Alert: *a, ID: t.nextID, Status: statusOf(a)}
+	return &alert.Incarnation{Alert: *a, ID: t.nextID, Status: statusOf(a), Unrouted: true}
 }
 
 // resolve marks inc resolved. endsAt is when it was first known to be gone;
@@ -413,7 +415,7 @@ func (t *Tracker) Export() state.Tracker {
 	st := state.Tracker{NextID: t.nextID, Uptime: t.uptime, Alerts: make([]state.Entry, 0, t.cache.Len())}
 	for _, fp := range t.cache.Keys() {
 		e, _ := t.cache.Peek(fp)
-		se := state.Entry{Current: e.cur, MissingSince: e.missingSince}
+		se := state.Entry{Current: tracked(e.cur), MissingSince: e.missingSince}
 		for _, p := range e.prev {
 			se.Previous = append(se.Previous, tracked(p))
 		}
@@ -441,11 +443,11 @@ func (t *Tracker) Import(st state.Tracker) []*alert.Incarnation {
 		if se.Current.Fingerprint == "" {
 			continue
 		}
-		e := &entry{cur: se.Current, missingSince: se.MissingSince}
+		e := &entry{cur: publish(&se.Current), missingSince: se.MissingSince}
 		for i := range se.Previous {
 			e.prev = append(e.prev, publish(&se.Previous[i]))
 		}
-		for _, inc := range append(slices.Clone(e.prev), e.published()) {
+		for _, inc := range append(slices.Clone(e.prev), e.cur) {
 			t.nextID = max(t.nextID, inc.ID) // IDs stay unique whatever the file says
 			out = append(out, inc)
 		}
