@@ -346,7 +346,7 @@ func (d *leanDecoder) alert(raw []byte, rawSum uint64, key []byte, c *cached, sn
 		was = prev.a
 	}
 	var err error
-	if a.Labels, err = d.labelSet(sp.labels, was.Labels, &d.size); err != nil {
+	if a.Labels, err = d.labelSet(sp.labels, was.Labels); err != nil {
 		return fp, fmt.Errorf("labels: %w", err)
 	}
 	if a.Annotations, err = d.annotations(sp.annotations, was.Annotations); err != nil {
@@ -442,15 +442,15 @@ func (d *leanDecoder) str(b []byte) string {
 	return s
 }
 
-// labelSet decodes a label (or annotation) object; prev is the same
-// alert's set from the last poll (nil for a new alert), whose values are
-// reused where they did not change. size is the count of the last set of
-// this kind, and is set to this one's.
-func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet, size *int) (model.LabelSet, error) {
+// labelSet decodes a label object; prev is the same alert's labels from
+// the last poll (nil for a new alert), whose values are reused where they
+// did not change. The map is made the size of the last alert's (d.size),
+// which is set to this one's.
+func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet) (model.LabelSet, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return model.LabelSet{}, nil
 	}
-	ls := make(model.LabelSet, max(len(prev), *size, 1))
+	ls := make(model.LabelSet, max(len(prev), d.size, 1))
 	s := scanner{b: raw}
 	err := s.object(func(key []byte) error {
 		v, err := s.string()
@@ -465,7 +465,7 @@ func (d *leanDecoder) labelSet(raw []byte, prev model.LabelSet, size *int) (mode
 		}
 		return nil
 	})
-	*size = min(len(ls), maxSizeHint)
+	d.size = min(len(ls), maxSizeHint)
 	return ls, err
 }
 

@@ -40,8 +40,12 @@ const DefaultResolvedRetention = 10 * time.Minute
 type entry struct {
 	// cur is the current incarnation, as handed out: the same value poll
 	// after poll while nothing the pipeline reads changes, never written
-	// (see change).
+	// (see set).
 	cur *alert.Incarnation
+	// src is the decoder's value cur was last made from: the decoder hands
+	// the same value again while the alert's bytes do not change, and then
+	// nothing is to be made of it.
+	src *alert.Alert
 	// prev are incarnations that ended before cur started, still reported
 	// as resolved for the retention period; handed out, so never written.
 	prev []*alert.Incarnation
@@ -195,7 +199,7 @@ func (t *Tracker) Observe(now time.Time, snap Snapshot) []*alert.Incarnation {
 	}
 	for _, i := range fresh {
 		a := snap.Alerts[i]
-		t.cache.Add(a.Fingerprint, &entry{cur: t.start(a), lastPoll: t.poll})
+		t.cache.Add(a.Fingerprint, &entry{cur: t.start(a), src: a, lastPoll: t.poll})
 	}
 	t.shrink(len(snap.Alerts) + len(snap.Incomplete))
 
@@ -268,6 +272,8 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		t.resolve(&old, end, now)
 		e.prev = append(e.prev, publish(&old))
 		e.cur = t.start(a)
+	case a == e.src:
+		// The same incarnation, from the same decoding: nothing changed.
 	default:
 		// The same incarnation. endsAt, updatedAt and annotations move on
 		// every resend and are not state changes; an earlier startsAt is
@@ -287,6 +293,7 @@ func (t *Tracker) see(now time.Time, a *alert.Alert) bool {
 		}
 		e.set(&c)
 	}
+	e.src = a
 	e.lastPoll = t.poll
 	if !e.missingSince.IsZero() {
 		e.missingSince = time.Time{}
